@@ -1,0 +1,18 @@
+# Every dependency comes from a Debian 12 package (see scripts/install-deps).
+find_package(Threads REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(nlohmann_json 3.11 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(Boost 1.81 EXACT REQUIRED COMPONENTS url)
+find_package(GTest REQUIRED)
+
+# Asio + Beast + OpenSSL as one interface target, with a precompiled header so that the
+# coroutine-heavy translation units compile in reasonable time on small machines.
+add_library(hubgate_asio INTERFACE)
+target_link_libraries(hubgate_asio INTERFACE Boost::headers OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+target_compile_definitions(hubgate_asio INTERFACE
+  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_HAS_IO_URING_AS_DEFAULT=0 BOOST_BEAST_USE_STD_STRING_VIEW)

@@ -1,0 +1,13 @@
+# Warnings are on everywhere; HUBGATE_WERROR (set by CI) turns them into errors.
+function(hubgate_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
+    -Wnon-virtual-dtor -Wno-missing-field-initializers)
+  if(HUBGATE_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+if(HUBGATE_SANITIZE)
+  add_compile_options(-fsanitize=${HUBGATE_SANITIZE} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${HUBGATE_SANITIZE})
+endif()

@@ -1,0 +1,2 @@
+// hubgate command line: placeholder until app/ is wired.
+int main() { return 0; }
