@@ -7,12 +7,14 @@ find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(tomlplusplus REQUIRED)
-find_package(Boost 1.81 EXACT REQUIRED COMPONENTS url)
+find_package(Boost 1.81 EXACT CONFIG REQUIRED)
 find_package(GTest REQUIRED)
 
 # Asio + Beast + OpenSSL as one interface target, with a precompiled header so that the
 # coroutine-heavy translation units compile in reasonable time on small machines.
 add_library(hubgate_asio INTERFACE)
 target_link_libraries(hubgate_asio INTERFACE Boost::headers OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+# (Do not define BOOST_ASIO_HAS_IO_URING_AS_DEFAULT, not even as 0: Asio tests it with
+# `defined()`, so any definition selects the io_uring backend, which is not compiled in.)
 target_compile_definitions(hubgate_asio INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_HAS_IO_URING_AS_DEFAULT=0 BOOST_BEAST_USE_STD_STRING_VIEW)
+  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)

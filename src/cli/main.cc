@@ -1,2 +1,152 @@
-// hubgate command line: placeholder until app/ is wired.
-int main() { return 0; }
+// hubgate command line: `serve`, `config check`, `version`.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/gateway.h"
+#include "config/config.h"
+
+namespace {
+
+using hubgate::config::Config;
+
+// Flags are bound to strings so that "given on the command line" is distinguishable from
+// "left at its default": precedence is flag > HUBGATE_* env > TOML file > built-in default.
+struct Flags {
+  std::string config_file;
+  std::string listen, upstream, cache_dir, token_file, log_level, delivery, allow_hosts;
+  std::string connect_timeout, first_byte_timeout, idle_timeout, ca_file;
+  int threads = -1;
+};
+
+void addConfigFlags(CLI::App* cmd, Flags& f) {
+  cmd->add_option("--config", f.config_file, "TOML config file (also HUBGATE_CONFIG)");
+  cmd->add_option("--listen", f.listen, "address:port to serve on (default 127.0.0.1:8080)");
+  cmd->add_option("--upstream", f.upstream, "Hub URL (default https://huggingface.co)");
+  cmd->add_option("--cache-dir", f.cache_dir, "cache directory (default ./hubgate-cache)");
+  cmd->add_option("--upstream-token-file", f.token_file,
+                  "file holding the upstream token (mode 600); or HUBGATE_UPSTREAM_TOKEN");
+  cmd->add_option("--redirect-allow-hosts", f.allow_hosts,
+                  "comma-separated https hosts upstream may redirect to (*.example.com allowed)");
+  cmd->add_option("--connect-timeout", f.connect_timeout, "upstream connect timeout (e.g. 10s)");
+  cmd->add_option("--first-byte-timeout", f.first_byte_timeout, "upstream first-byte timeout");
+  cmd->add_option("--idle-timeout", f.idle_timeout, "upstream idle timeout between body bytes");
+  cmd->add_option("--ca-file", f.ca_file, "extra CA bundle (PEM) for upstream TLS");
+  cmd->add_option("--threads", f.threads, "I/O threads (0 = one per core)");
+  cmd->add_option("--delivery", f.delivery, "cache-hit delivery: buffered | sendfile");
+  cmd->add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off");
+}
+
+hubgate::Result<Config> loadConfig(const Flags& f) {
+  Config c;
+  std::string file = f.config_file;
+  if (file.empty()) {
+    if (const char* e = std::getenv("HUBGATE_CONFIG")) file = e;
+  }
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return hubgate::fail(hubgate::ErrorCode::InvalidArgument, "cannot read config file " + file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (auto r = hubgate::config::applyToml(c, ss.str(), file); !r) return std::unexpected(r.error());
+  }
+  if (auto r = hubgate::config::applyEnv(c, [](const char* n) { return std::getenv(n); }); !r) {
+    return std::unexpected(r.error());
+  }
+  std::string toml;
+  auto kv = [&](const char* section, const char* key, const std::string& v) {
+    if (v.empty()) return;
+    std::string q = "\"";
+    for (char ch : v) {
+      if (ch == '"' || ch == '\\') q.push_back('\\');
+      q.push_back(ch);
+    }
+    toml += std::string("[") + section + "]\n" + key + " = " + q + "\"\n";
+  };
+  kv("server", "listen", f.listen);
+  kv("server", "delivery", f.delivery);
+  kv("upstream", "url", f.upstream);
+  kv("upstream", "token_file", f.token_file);
+  kv("upstream", "redirect_allow_hosts", f.allow_hosts);
+  kv("upstream", "connect_timeout", f.connect_timeout);
+  kv("upstream", "first_byte_timeout", f.first_byte_timeout);
+  kv("upstream", "idle_timeout", f.idle_timeout);
+  kv("upstream", "ca_file", f.ca_file);
+  kv("cache", "dir", f.cache_dir);
+  kv("log", "level", f.log_level);
+  if (f.threads >= 0) toml += "[server]\nthreads = " + std::to_string(f.threads) + "\n";
+  // Flags reuse the TOML path (one validator) but may repeat a section: apply one at a time.
+  std::size_t pos = 0;
+  while (pos < toml.size()) {
+    auto next = toml.find("\n[", pos);
+    std::string part = toml.substr(pos, next == std::string::npos ? std::string::npos : next + 1 - pos);
+    if (auto r = hubgate::config::applyToml(c, part, "command line"); !r) return std::unexpected(r.error());
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+  if (auto r = hubgate::config::finalize(c); !r) return std::unexpected(r.error());
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Logs go to stderr; stdout carries only the "listening" line and command output.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("hubgate"));
+  CLI::App app{"hubgate: a pull-through cache and gateway for the Hugging Face Hub"};
+  app.require_subcommand(1);
+  Flags serve_flags;
+  Flags check_flags;
+  auto* serve = app.add_subcommand("serve", "run the gateway");
+  addConfigFlags(serve, serve_flags);
+  auto* cfg = app.add_subcommand("config", "configuration tools");
+  auto* check = cfg->add_subcommand("check", "validate and print the effective configuration");
+  cfg->require_subcommand(1);
+  addConfigFlags(check, check_flags);
+  app.add_subcommand("version", "print the version")->callback([] { std::puts("hubgate 0.1.0"); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (check->parsed()) {
+    auto c = loadConfig(check_flags);
+    if (!c) {
+      std::fprintf(stderr, "hubgate: invalid configuration: %s\n", c.error().context.c_str());
+      return 2;
+    }
+    std::fputs(hubgate::config::render(*c).c_str(), stdout);
+    return 0;
+  }
+  if (serve->parsed()) {
+    auto c = loadConfig(serve_flags);
+    if (!c) {
+      std::fprintf(stderr, "hubgate: invalid configuration: %s\n", c.error().context.c_str());
+      return 2;
+    }
+    spdlog::set_level(spdlog::level::from_str(c->log_level));
+    auto gw = hubgate::app::Gateway::create(*c);
+    if (!gw) {
+      std::fprintf(stderr, "hubgate: cannot start: %s\n", gw.error().context.c_str());
+      return 1;
+    }
+    auto url = (*gw)->start();
+    if (!url) {
+      std::fprintf(stderr, "hubgate: cannot start: %s\n", url.error().context.c_str());
+      return 1;
+    }
+    std::printf("hubgate listening on %s\n", url->c_str());
+    std::fflush(stdout);
+    spdlog::info("serving {} from upstream {}, cache {}", *url, c->upstream, c->cache_dir);
+    (*gw)->run();
+    return 0;
+  }
+  return 0;
+}

@@ -7,12 +7,20 @@
 // CONNECT), first byte (request written -> response header complete) and idle (gap between body
 // reads). TLS verifies the peer against the system CA store and checks the host name (SNI set).
 // Proxies come from HTTPS_PROXY/https_proxy (https targets), HTTP_PROXY/http_proxy (http targets)
-// and NO_PROXY/no_proxy (comma list of host suffixes, "*" for all), read once at construction.
+// and NO_PROXY/no_proxy (comma list of host suffixes, "*" for all), read once at construction
+// (lowercase names win), or from ClientConfig::proxy_override. Proxies are http:// only; https
+// targets are tunnelled with CONNECT, http targets use an absolute-form request target.
+// Proxy credentials (http://user:pass@proxy:3128) are sent as Basic auth and never logged.
 //
 // Thread-safety: Client is safe to use from any thread/strand (the pool is mutex-guarded).
-// A Response is used by one coroutine at a time. Ownership: the Response owns its connection;
-// destroying it returns the connection to the pool only when the body was read to the end and
-// the server allowed keep-alive, otherwise the connection is closed.
+// A Response is used by one coroutine at a time. New sockets are created on the executor of the
+// coroutine that calls send(); all completions (including Beast's timeout handlers) run on the
+// calling coroutine's executor, so on a multi-threaded io_context callers must run on a strand
+// (as for any Beast stream). A pooled connection may be reused by a coroutine on another strand
+// of the same io_context. Ownership: the Response owns its connection; as soon as the body has
+// been read to the end (or on destruction, e.g. for HEAD/204/304) the connection goes back to the
+// pool when the server allowed keep-alive; otherwise (body not fully read, error) it is closed.
+// A Response may outlive its Client (the pool is shared).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -34,6 +42,14 @@
 
 namespace hubgate::upstream {
 
+// Explicit proxy settings (same meaning as the environment variables); used by tests and by
+// configuration files that want to override the environment.
+struct ProxyConfig {
+  std::string http_proxy;   // proxy for http:// targets, "http://[user:pass@]host:port"; "" = none
+  std::string https_proxy;  // proxy for https:// targets (CONNECT tunnel); "" = none
+  std::string no_proxy;     // comma list: exact host or domain suffix (".example.com"), "*" = all
+};
+
 struct ClientConfig {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds first_byte_timeout{30'000};
@@ -43,6 +59,8 @@ struct ClientConfig {
   std::size_t max_header_bytes = 64 * 1024;
   bool use_env_proxy = true;  // read HTTPS_PROXY/HTTP_PROXY/NO_PROXY
   std::string ca_file;        // optional extra CA bundle (PEM); system store is always used
+  // When set, used instead of the environment (use_env_proxy is then ignored).
+  std::optional<ProxyConfig> proxy_override;
 };
 
 struct Request {
@@ -78,7 +96,9 @@ class Client {
   virtual boost::asio::awaitable<Result<std::unique_ptr<Response>>> send(Request req) = 0;
 };
 
-// The production implementation (Beast + OpenSSL).
+// The production implementation (Beast + OpenSSL). Startup-time only: throws std::runtime_error
+// when config.ca_file cannot be loaded or the TLS context cannot be set up. An invalid proxy URL
+// does not throw: requests that would use it fail with Unavailable.
 std::unique_ptr<Client> makeHttpClient(boost::asio::any_io_executor executor, ClientConfig config);
 
 }  // namespace hubgate::upstream

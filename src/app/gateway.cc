@@ -1,0 +1,136 @@
+#include "app/gateway.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <thread>
+#include <vector>
+
+#include "cache/blob_store.h"
+#include "cache/fill_session.h"
+#include "cache/index.h"
+#include "http/server.h"
+#include "hub/hub_client.h"
+#include "hub/resolve_service.h"
+#include "metrics/registry.h"
+#include "router/router.h"
+#include "upstream/client.h"
+
+namespace hubgate::app {
+namespace asio = boost::asio;
+
+struct Gateway::Impl {
+  explicit Impl(const config::Config& c, cache::BlobStore s)
+      : config(c), blocking(2), metrics(registry), store(std::move(s)), signals(ioc, SIGINT, SIGTERM) {}
+
+  config::Config config;
+  asio::io_context ioc;
+  asio::thread_pool blocking;
+  metrics::Registry registry;
+  metrics::GatewayMetrics metrics;
+  cache::BlobStore store;
+  std::unique_ptr<cache::Index> index;
+  std::unique_ptr<upstream::Client> client;
+  std::unique_ptr<hub::HubClient> hub;
+  std::unique_ptr<cache::FillDeps> fill_deps;
+  std::unique_ptr<cache::FillRegistry> fills;
+  std::unique_ptr<hub::ResolveService> resolve;
+  std::unique_ptr<router::Router> router;
+  std::unique_ptr<http::Server> server;
+  asio::signal_set signals;
+};
+
+Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Gateway::~Gateway() {
+  if (impl_) {
+    impl_->ioc.stop();
+    impl_->blocking.join();
+  }
+}
+
+Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
+  auto store = cache::BlobStore::open(c.cache_dir);
+  if (!store) return std::unexpected(store.error());
+  auto impl = std::make_unique<Impl>(c, std::move(*store));
+  auto index = cache::Index::open(impl->store.indexPath().string());
+  if (!index) return std::unexpected(index.error());
+  impl->index = std::move(*index);
+  auto reconciled = impl->store.reconcile(*impl->index);
+  if (!reconciled) return std::unexpected(reconciled.error());
+  if (reconciled->temp_removed || reconciled->orphans_removed || reconciled->rows_dropped) {
+    spdlog::warn("cache reconcile: removed {} partial files and {} orphan blobs, dropped {} rows",
+                 reconciled->temp_removed, reconciled->orphans_removed, reconciled->rows_dropped);
+  }
+
+  upstream::ClientConfig cc;
+  cc.connect_timeout = c.connect_timeout;
+  cc.first_byte_timeout = c.first_byte_timeout;
+  cc.idle_timeout = c.idle_timeout;
+  cc.ca_file = c.ca_file;
+  impl->client = upstream::makeHttpClient(impl->ioc.get_executor(), cc);
+
+  auto up = upstream::Url::parse(c.upstream);
+  if (!up) return fail(ErrorCode::InvalidArgument, "upstream.url: " + up.error().context);
+  hub::HubConfig hc;
+  hc.upstream = *up;
+  hc.token = c.upstream_token;
+  hc.redirect_allow_hosts = c.redirect_allow_hosts;
+  hc.max_redirects = c.max_redirects;
+  impl->hub = std::make_unique<hub::HubClient>(*impl->client, hc);
+  impl->fill_deps = std::make_unique<cache::FillDeps>(
+      cache::FillDeps{impl->store, *impl->index, impl->blocking, impl->metrics});
+  impl->fills = std::make_unique<cache::FillRegistry>(impl->metrics);
+  impl->resolve = std::make_unique<hub::ResolveService>(*impl->hub, *impl->index, impl->store,
+                                                        *impl->fills, *impl->fill_deps,
+                                                        impl->blocking, impl->ioc.get_executor());
+  router::RouterOptions ro;
+  ro.fill_stall_timeout = c.idle_timeout * 2;
+  impl->router = std::make_unique<router::Router>(*impl->resolve, impl->store, impl->metrics, ro);
+
+  http::ServerLimits limits;
+  limits.max_header_bytes = c.max_header_bytes;
+  limits.delivery = c.delivery == "sendfile" ? http::Delivery::Sendfile : http::Delivery::Buffered;
+  auto* router = impl->router.get();
+  impl->server = std::make_unique<http::Server>(
+      impl->ioc, limits, [router](http::Request& req) { return router->handle(req); },
+      [router](const http::Request& req, const http::Response& resp, std::uint64_t sent, bool ok,
+               std::chrono::steady_clock::duration took) {
+        router->observe(req, resp, sent, ok, took);
+      });
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+Result<std::string> Gateway::start() {
+  auto hp = config::splitHostPort(impl_->config.listen);
+  if (!hp) return std::unexpected(hp.error());
+  auto ep = impl_->server->listen(hp->first, hp->second);
+  if (!ep) return std::unexpected(ep.error());
+  impl_->server->start();
+  impl_->signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    stop();
+  });
+  std::string host = ep->address().to_string();
+  if (ep->address().is_v6()) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(ep->port());
+}
+
+void Gateway::run() {
+  int n = impl_->config.threads > 0 ? impl_->config.threads
+                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> threads;
+  for (int i = 1; i < n; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : threads) t.join();
+}
+
+void Gateway::stop() {
+  impl_->server->stop();
+  impl_->ioc.stop();
+}
+
+}  // namespace hubgate::app

@@ -1,0 +1,184 @@
+#include "cache/fill_session.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <filesystem>
+
+#include "testing/fake_response.h"
+
+namespace hubgate::cache {
+namespace {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+// Serves `body` from the requested offset; the n-th open may be scripted to fail mid-way.
+class ScriptedSource final : public FillSource {
+ public:
+  ScriptedSource(std::string body, std::vector<std::optional<std::size_t>> cut_after,
+                 std::vector<std::uint64_t>& offsets)
+      : body_(std::move(body)), cut_after_(std::move(cut_after)), offsets_(offsets) {}
+  asio::awaitable<Result<std::unique_ptr<upstream::Response>>> open(std::uint64_t offset) override {
+    std::size_t call = offsets_.size();
+    offsets_.push_back(offset);
+    std::optional<std::size_t> cut;
+    if (call < cut_after_.size()) cut = cut_after_[call];
+    co_return std::unique_ptr<upstream::Response>(std::make_unique<testing::FakeResponse>(
+        offset ? 206 : 200, body_.substr(offset), 1000, cut));
+  }
+
+ private:
+  std::string body_;
+  std::vector<std::optional<std::size_t>> cut_after_;
+  std::vector<std::uint64_t>& offsets_;
+};
+
+std::string content(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 7919) >> 3);
+  return s;
+}
+
+class FillSessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("hubgate-fill-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    store_.emplace(std::move(*BlobStore::open(root_)));
+    index_ = std::move(*Index::open(":memory:"));
+    deps_.emplace(FillDeps{*store_, *index_, pool_, metrics_, 6, std::chrono::milliseconds(1)});
+  }
+  void TearDown() override {
+    pool_.join();
+    fs::remove_all(root_);
+  }
+
+  // Runs a fill of `body` announced with `key`, and a reader that records what it could send
+  // at each step. Returns the final progress.
+  FillSession::Progress runFill(const std::string& body, const BlobKey& key,
+                                std::vector<std::optional<std::size_t>> cuts,
+                                std::vector<std::uint64_t>& offsets,
+                                std::uint64_t* max_released_before_commit = nullptr) {
+    auto session = std::make_shared<FillSession>(
+        key, body.size(), std::make_unique<ScriptedSource>(body, std::move(cuts), offsets), *deps_);
+    EXPECT_TRUE(session->start(asio::make_strand(ioc_), {}));
+    asio::co_spawn(asio::make_strand(ioc_),
+                   [session, max_released_before_commit]() -> asio::awaitable<void> {
+                     std::uint64_t seen = 0;
+                     for (;;) {
+                       auto p = session->progress();
+                       if (p.state != FillSession::State::Committed && max_released_before_commit) {
+                         *max_released_before_commit = std::max(
+                             *max_released_before_commit, FillSession::releasable(p, session->size()));
+                       }
+                       if (p.state == FillSession::State::Committed ||
+                           p.state == FillSession::State::Failed) {
+                         co_return;
+                       }
+                       seen = p.available;
+                       co_await session->waitBeyond(seen, std::chrono::seconds(5));
+                     }
+                   },
+                   asio::detached);
+    ioc_.run_for(std::chrono::seconds(20));
+    ioc_.restart();
+    return session->progress();
+  }
+
+  fs::path root_;
+  asio::io_context ioc_;
+  asio::thread_pool pool_{1};
+  metrics::Registry registry_;
+  metrics::GatewayMetrics metrics_{registry_};
+  std::optional<BlobStore> store_;
+  std::unique_ptr<Index> index_;
+  std::optional<FillDeps> deps_;
+};
+
+TEST_F(FillSessionTest, VerifiedFillIsPublishedAndIndexed) {
+  std::string body = content(100'000);
+  BlobKey key{DigestKind::Sha256, sha256Hex(body)};
+  std::vector<std::uint64_t> offsets;
+  std::uint64_t released = 0;
+  auto p = runFill(body, key, {}, offsets, &released);
+  EXPECT_EQ(p.state, FillSession::State::Committed);
+  EXPECT_EQ(offsets, std::vector<std::uint64_t>{0});
+  // Before commit, a reader never got the last byte.
+  EXPECT_EQ(released, body.size() - 1);
+  ASSERT_TRUE(fs::exists(store_->blobPath(key)));
+  EXPECT_EQ(fs::file_size(store_->blobPath(key)), body.size());
+  EXPECT_TRUE(index_->findBlob(key)->has_value());
+  EXPECT_EQ(metrics_.fill_completed.value(), 1u);
+  EXPECT_EQ(metrics_.upstream_body_bytes.value(), body.size());
+  EXPECT_TRUE(fs::is_empty(root_ / "tmp"));
+}
+
+TEST_F(FillSessionTest, DigestMismatchPublishesNothing) {
+  std::string body = content(50'000);
+  BlobKey key{DigestKind::Sha256, sha256Hex(body + "x")};  // the Hub says something else
+  std::vector<std::uint64_t> offsets;
+  std::uint64_t released = 0;
+  auto p = runFill(body, key, {}, offsets, &released);
+  EXPECT_EQ(p.state, FillSession::State::Failed);
+  ASSERT_TRUE(p.error.has_value());
+  EXPECT_EQ(p.error->code, ErrorCode::Corruption);
+  EXPECT_LT(released, body.size());
+  EXPECT_FALSE(fs::exists(store_->blobPath(key)));
+  EXPECT_FALSE(index_->findBlob(key)->has_value());
+  EXPECT_EQ(metrics_.digest_mismatch.value(), 1u);
+  EXPECT_EQ(metrics_.fill_failed.value(), 1u);
+  EXPECT_TRUE(fs::is_empty(root_ / "tmp"));
+}
+
+TEST_F(FillSessionTest, UpstreamCutResumesFromLastByte) {
+  std::string body = content(80'000);
+  BlobKey key{DigestKind::GitSha1, gitBlobSha1Hex(body)};
+  std::vector<std::uint64_t> offsets;
+  auto p = runFill(body, key, {40'000, 10'000}, offsets);
+  EXPECT_EQ(p.state, FillSession::State::Committed);
+  EXPECT_EQ(offsets, (std::vector<std::uint64_t>{0, 40'000, 50'000}));
+  EXPECT_EQ(metrics_.fill_resumed.value(), 2u);
+  EXPECT_EQ(metrics_.upstream_body_bytes.value(), body.size());
+}
+
+TEST_F(FillSessionTest, GivesUpAfterAttemptBudget) {
+  std::string body = content(10'000);
+  BlobKey key{DigestKind::Sha256, sha256Hex(body)};
+  std::vector<std::uint64_t> offsets;
+  auto p = runFill(body, key, {0, 0, 0, 0, 0, 0, 0, 0}, offsets);
+  EXPECT_EQ(p.state, FillSession::State::Failed);
+  EXPECT_EQ(offsets.size(), 6u);
+  EXPECT_FALSE(fs::exists(store_->blobPath(key)));
+}
+
+TEST_F(FillSessionTest, RegistryJoinsTheLiveSession) {
+  std::string body = content(10'000);
+  BlobKey key{DigestKind::Sha256, sha256Hex(body)};
+  std::vector<std::uint64_t> offsets;
+  FillRegistry registry(metrics_);
+  auto make = [&]() -> Result<std::shared_ptr<FillSession>> {
+    return std::make_shared<FillSession>(
+        key, body.size(), std::make_unique<ScriptedSource>(body, std::vector<std::optional<std::size_t>>{}, offsets),
+        *deps_);
+  };
+  auto a = registry.join(key, make, asio::make_strand(ioc_));
+  auto b = registry.join(key, make, asio::make_strand(ioc_));
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(a->started);
+  EXPECT_FALSE(b->started);
+  EXPECT_EQ(a->session, b->session);
+  EXPECT_EQ(metrics_.fill_joined.value(), 1u);
+  ioc_.run_for(std::chrono::seconds(10));
+  EXPECT_EQ(a->session->progress().state, FillSession::State::Committed);
+  EXPECT_EQ(registry.inFlight(), 0u);
+  EXPECT_EQ(offsets.size(), 1u);  // one upstream transfer
+}
+
+}  // namespace
+}  // namespace hubgate::cache

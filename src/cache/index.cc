@@ -1,0 +1,236 @@
+#include "cache/index.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <mutex>
+
+namespace hubgate::cache {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs(
+  kind TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_access INTEGER NOT NULL,
+  PRIMARY KEY(kind, digest)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files(
+  repo_type TEXT NOT NULL,
+  repo TEXT NOT NULL,
+  commit_sha TEXT NOT NULL,
+  path TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  headers TEXT NOT NULL,
+  authenticated INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(repo_type, repo, commit_sha, path)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_by_blob ON files(kind, digest);
+)sql";
+
+std::int64_t nowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+DigestKind kindFrom(std::string_view s) {
+  return s == "sha1" ? DigestKind::GitSha1 : DigestKind::Sha256;
+}
+
+// RAII prepared statement.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& bind(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  int step() { return sqlite3_step(stmt_); }
+  std::string text(int col) const {
+    auto p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  std::int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_ERROR;
+};
+
+class SqliteIndex final : public Index {
+ public:
+  ~SqliteIndex() override {
+    sqlite3_close(reader_);
+    sqlite3_close(writer_);
+  }
+
+  static Result<std::unique_ptr<Index>> open(const std::string& path) {
+    auto idx = std::unique_ptr<SqliteIndex>(new SqliteIndex());
+    // ":memory:" databases are per connection, so tests share one connection for both roles.
+    const bool memory = path == ":memory:";
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &idx->writer_, flags, nullptr) != SQLITE_OK) {
+      return fail(ErrorCode::Unavailable, "open index " + path + ": " + sqlite3_errmsg(idx->writer_));
+    }
+    sqlite3_busy_timeout(idx->writer_, 5000);
+    char* err = nullptr;
+    if (sqlite3_exec(idx->writer_, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "?";
+      sqlite3_free(err);
+      return fail(ErrorCode::Corruption, "index " + path + " is not a usable hubgate index: " + msg);
+    }
+    {
+      Stmt get(idx->writer_, "SELECT value FROM meta WHERE key='format_version'");
+      if (get.step() == SQLITE_ROW) {
+        int v = std::stoi(get.text(0));
+        if (v > kFormatVersion) {
+          return fail(ErrorCode::Corruption, "index " + path + " has format version " +
+                                                 std::to_string(v) + ", this hubgate reads up to " +
+                                                 std::to_string(kFormatVersion));
+        }
+        idx->version_ = v;
+      } else {
+        Stmt put(idx->writer_, "INSERT INTO meta(key, value) VALUES('format_version', ?1)");
+        put.bind(1, std::to_string(kFormatVersion));
+        if (put.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "write index version");
+        idx->version_ = kFormatVersion;
+      }
+    }
+    if (memory) {
+      idx->reader_ = nullptr;
+    } else if (sqlite3_open_v2(path.c_str(), &idx->reader_,
+                               SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
+                               nullptr) != SQLITE_OK) {
+      return fail(ErrorCode::Unavailable, "open index reader " + path);
+    } else {
+      sqlite3_busy_timeout(idx->reader_, 5000);
+    }
+    return std::unique_ptr<Index>(std::move(idx));
+  }
+
+  Result<std::optional<BlobRecord>> findBlob(const BlobKey& key) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(), "SELECT size, created_at, last_access FROM blobs WHERE kind=?1 AND digest=?2");
+    s.bind(1, digestKindName(key.kind)).bind(2, key.digest);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<BlobRecord>();
+    if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findBlob failed");
+    return BlobRecord{key, static_cast<std::uint64_t>(s.i64(0)), s.i64(1), s.i64(2)};
+  }
+
+  Result<std::optional<FileEntry>> findFile(const std::string& repo_type, const std::string& repo,
+                                            const std::string& commit,
+                                            const std::string& path) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT kind, digest, size, headers, authenticated FROM files WHERE repo_type=?1 AND "
+           "repo=?2 AND commit_sha=?3 AND path=?4");
+    s.bind(1, repo_type).bind(2, repo).bind(3, commit).bind(4, path);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<FileEntry>();
+    if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findFile failed");
+    FileEntry e;
+    e.repo_type = repo_type;
+    e.repo = repo;
+    e.commit = commit;
+    e.path = path;
+    e.blob = BlobKey{kindFrom(s.text(0)), s.text(1)};
+    e.size = static_cast<std::uint64_t>(s.i64(2));
+    e.headers = s.text(3);
+    e.authenticated = s.i64(4) != 0;
+    return e;
+  }
+
+  Result<void> putBlob(const BlobRecord& b) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_,
+           "INSERT OR REPLACE INTO blobs(kind, digest, size, created_at, last_access) "
+           "VALUES(?1, ?2, ?3, ?4, ?5)");
+    std::int64_t now = nowUnix();
+    s.bind(1, digestKindName(b.key.kind))
+        .bind(2, b.key.digest)
+        .bind(3, static_cast<std::int64_t>(b.size))
+        .bind(4, b.created_at ? b.created_at : now)
+        .bind(5, b.last_access ? b.last_access : now);
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putBlob failed");
+    return {};
+  }
+
+  Result<void> putFile(const FileEntry& f) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_,
+           "INSERT OR REPLACE INTO files(repo_type, repo, commit_sha, path, kind, digest, size, "
+           "headers, authenticated, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    s.bind(1, f.repo_type)
+        .bind(2, f.repo)
+        .bind(3, f.commit)
+        .bind(4, f.path)
+        .bind(5, digestKindName(f.blob.kind))
+        .bind(6, f.blob.digest)
+        .bind(7, static_cast<std::int64_t>(f.size))
+        .bind(8, f.headers)
+        .bind(9, std::int64_t{f.authenticated ? 1 : 0})
+        .bind(10, nowUnix());
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putFile failed");
+    return {};
+  }
+
+  Result<void> removeBlob(const BlobKey& key) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_, "DELETE FROM blobs WHERE kind=?1 AND digest=?2");
+    s.bind(1, digestKindName(key.kind)).bind(2, key.digest);
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index removeBlob failed");
+    return {};
+  }
+
+  Result<std::vector<BlobRecord>> listBlobs() override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(), "SELECT kind, digest, size, created_at, last_access FROM blobs");
+    std::vector<BlobRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back(BlobRecord{BlobKey{kindFrom(s.text(0)), s.text(1)},
+                               static_cast<std::uint64_t>(s.i64(2)), s.i64(3), s.i64(4)});
+    }
+    if (rc != SQLITE_DONE) return fail(ErrorCode::Internal, "index listBlobs failed");
+    return out;
+  }
+
+  int formatVersion() const override { return version_; }
+
+ private:
+  SqliteIndex() = default;
+  sqlite3* readDb() { return reader_ ? reader_ : writer_; }
+  std::mutex& readMu() { return reader_ ? read_mu_ : write_mu_; }
+
+  sqlite3* writer_ = nullptr;
+  sqlite3* reader_ = nullptr;
+  std::mutex write_mu_;
+  std::mutex read_mu_;
+  int version_ = 0;
+};
+
+}  // namespace
+
+std::string BlobKey::str() const { return std::string(digestKindName(kind)) + ":" + digest; }
+
+Result<std::unique_ptr<Index>> Index::open(const std::string& path) { return SqliteIndex::open(path); }
+
+}  // namespace hubgate::cache

@@ -1,0 +1,77 @@
+// Index: the SQLite catalogue of the cache (the only code in hubgate that speaks SQL).
+//
+// Two tables (see docs/cache_format.md, format version kFormatVersion):
+//   blobs  (kind, digest) -> size, timestamps          one row per verified blob on disk
+//   files  (repo_type, repo, commit, path) -> blob     file identity at an immutable commit
+// A file row may exist before its blob (written when the Hub told us the identity); lookups
+// that serve bytes join both, so a file row alone never makes a hit.
+//
+// Thread-safety: all methods are safe from any thread. Reads and writes use separate
+// connections (WAL mode lets readers run beside the writer); each connection has its own mutex.
+// Every call blocks on SQLite: reads are short point lookups (page-cache resident); writes
+// should be issued from the blocking worker pool, not from an I/O thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/hash.h"
+
+namespace hubgate::cache {
+
+inline constexpr int kFormatVersion = 1;
+
+struct BlobKey {
+  DigestKind kind = DigestKind::Sha256;
+  std::string digest;  // lowercase hex: 64 chars for sha256, 40 for git sha1
+
+  std::string str() const;  // "sha256:<hex>"
+  friend bool operator==(const BlobKey&, const BlobKey&) = default;
+};
+
+struct BlobRecord {
+  BlobKey key;
+  std::uint64_t size = 0;
+  std::int64_t created_at = 0;   // unix seconds
+  std::int64_t last_access = 0;  // unix seconds (batched updates; may lag)
+};
+
+struct FileEntry {
+  std::string repo_type;  // "model" | "dataset" | "space"
+  std::string repo;
+  std::string commit;  // 40-hex
+  std::string path;
+  BlobKey blob;
+  std::uint64_t size = 0;
+  // Hub response headers preserved for replay on hits, "Name: value" lines joined by '\n'.
+  std::string headers;
+  // True when the Hub answered this identity to a request that carried credentials: such a
+  // file may be private or gated, so every caller is re-checked upstream before a hit.
+  bool authenticated = false;
+};
+
+class Index {
+ public:
+  // Opens (creating if needed) the index at `path` (":memory:" for tests). Fails with
+  // Corruption when the file is not a hubgate index or has a newer format version.
+  static Result<std::unique_ptr<Index>> open(const std::string& path);
+  virtual ~Index() = default;
+
+  virtual Result<std::optional<BlobRecord>> findBlob(const BlobKey& key) = 0;
+  virtual Result<std::optional<FileEntry>> findFile(const std::string& repo_type,
+                                                    const std::string& repo,
+                                                    const std::string& commit,
+                                                    const std::string& path) = 0;
+  // Inserts or replaces.
+  virtual Result<void> putBlob(const BlobRecord& blob) = 0;
+  virtual Result<void> putFile(const FileEntry& file) = 0;
+  virtual Result<void> removeBlob(const BlobKey& key) = 0;
+  virtual Result<std::vector<BlobRecord>> listBlobs() = 0;
+  virtual int formatVersion() const = 0;
+};
+
+}  // namespace hubgate::cache

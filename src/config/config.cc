@@ -1,0 +1,302 @@
+#include "config/config.h"
+
+#include <sys/stat.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace hubgate::config {
+namespace {
+
+Result<std::chrono::milliseconds> parseDuration(std::string_view key, std::string_view s) {
+  // "250ms", "10s", "2m" or a bare number of seconds.
+  std::int64_t n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || n < 0) {
+    return fail(ErrorCode::InvalidArgument,
+                std::string(key) + ": expected a duration like 250ms, 10s or 2m, got '" +
+                    std::string(s) + "'");
+  }
+  std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit == "s" || unit.empty()) return std::chrono::milliseconds(n * 1000);
+  if (unit == "m") return std::chrono::milliseconds(n * 60'000);
+  return fail(ErrorCode::InvalidArgument, std::string(key) + ": unknown duration unit '" +
+                                              std::string(unit) + "' (use ms, s or m)");
+}
+
+std::vector<std::string> splitList(std::string_view s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == ',' || c == ' ') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+// One settable key: name in TOML ("section.key") and env (HUBGATE_KEY), and its setter.
+struct Key {
+  const char* toml;
+  const char* env;
+  std::function<Result<void>(Config&, const std::string&)> set;
+};
+
+Result<void> setInt(int& dst, std::string_view key, const std::string& v) {
+  int n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size()) {
+    return fail(ErrorCode::InvalidArgument,
+                std::string(key) + ": expected an integer, got '" + v + "'");
+  }
+  dst = n;
+  return {};
+}
+
+const std::vector<Key>& keys() {
+  static const std::vector<Key> k = {
+      {"server.listen", "HUBGATE_LISTEN", [](Config& c, const std::string& v) -> Result<void> {
+         c.listen = v;
+         return {};
+       }},
+      {"server.threads", "HUBGATE_THREADS",
+       [](Config& c, const std::string& v) { return setInt(c.threads, "server.threads", v); }},
+      {"server.delivery", "HUBGATE_DELIVERY", [](Config& c, const std::string& v) -> Result<void> {
+         c.delivery = v;
+         return {};
+       }},
+      {"upstream.url", "HUBGATE_UPSTREAM", [](Config& c, const std::string& v) -> Result<void> {
+         c.upstream = v;
+         return {};
+       }},
+      {"upstream.token", "HUBGATE_UPSTREAM_TOKEN",
+       [](Config& c, const std::string& v) -> Result<void> {
+         c.upstream_token = v;
+         return {};
+       }},
+      {"upstream.token_file", "HUBGATE_UPSTREAM_TOKEN_FILE",
+       [](Config& c, const std::string& v) -> Result<void> {
+         c.upstream_token_file = v;
+         return {};
+       }},
+      {"upstream.redirect_allow_hosts", "HUBGATE_REDIRECT_ALLOW_HOSTS",
+       [](Config& c, const std::string& v) -> Result<void> {
+         c.redirect_allow_hosts = splitList(v);
+         return {};
+       }},
+      {"upstream.max_redirects", "HUBGATE_MAX_REDIRECTS",
+       [](Config& c, const std::string& v) {
+         return setInt(c.max_redirects, "upstream.max_redirects", v);
+       }},
+      {"upstream.connect_timeout", "HUBGATE_CONNECT_TIMEOUT",
+       [](Config& c, const std::string& v) -> Result<void> {
+         auto d = parseDuration("upstream.connect_timeout", v);
+         if (!d) return std::unexpected(d.error());
+         c.connect_timeout = *d;
+         return {};
+       }},
+      {"upstream.first_byte_timeout", "HUBGATE_FIRST_BYTE_TIMEOUT",
+       [](Config& c, const std::string& v) -> Result<void> {
+         auto d = parseDuration("upstream.first_byte_timeout", v);
+         if (!d) return std::unexpected(d.error());
+         c.first_byte_timeout = *d;
+         return {};
+       }},
+      {"upstream.idle_timeout", "HUBGATE_IDLE_TIMEOUT",
+       [](Config& c, const std::string& v) -> Result<void> {
+         auto d = parseDuration("upstream.idle_timeout", v);
+         if (!d) return std::unexpected(d.error());
+         c.idle_timeout = *d;
+         return {};
+       }},
+      {"upstream.ca_file", "HUBGATE_CA_FILE", [](Config& c, const std::string& v) -> Result<void> {
+         c.ca_file = v;
+         return {};
+       }},
+      {"cache.dir", "HUBGATE_CACHE_DIR", [](Config& c, const std::string& v) -> Result<void> {
+         c.cache_dir = v;
+         return {};
+       }},
+      {"log.level", "HUBGATE_LOG_LEVEL", [](Config& c, const std::string& v) -> Result<void> {
+         c.log_level = v;
+         return {};
+       }},
+  };
+  return k;
+}
+
+std::string nodeToString(const toml::node& n) {
+  if (auto s = n.value<std::string>()) return *s;
+  if (auto i = n.value<std::int64_t>()) return std::to_string(*i);
+  if (auto b = n.value<bool>()) return *b ? "true" : "false";
+  if (const auto* arr = n.as_array()) {
+    std::string out;
+    for (const auto& e : *arr) {
+      if (!out.empty()) out += ",";
+      out += nodeToString(e);
+    }
+    return out;
+  }
+  return {};
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+Result<std::pair<std::string, unsigned short>> splitHostPort(const std::string& listen) {
+  std::string host;
+  std::string port;
+  if (!listen.empty() && listen.front() == '[') {
+    auto close = listen.find(']');
+    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+      return fail(ErrorCode::InvalidArgument, "listen: expected [addr]:port, got '" + listen + "'");
+    }
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+  } else {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      return fail(ErrorCode::InvalidArgument, "listen: expected host:port, got '" + listen + "'");
+    }
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  unsigned p = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || ptr != port.data() + port.size() || p > 65535 || host.empty()) {
+    return fail(ErrorCode::InvalidArgument, "listen: invalid address '" + listen + "'");
+  }
+  return std::pair{host, static_cast<unsigned short>(p)};
+}
+
+Result<void> applyToml(Config& config, const std::string& toml_text, const std::string& origin) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << origin << ": " << e.description() << " at line " << e.source().begin.line;
+    return fail(ErrorCode::InvalidArgument, os.str());
+  }
+  // Reject unknown keys: a typo must not silently fall back to a default.
+  for (const auto& [section, node] : tbl) {
+    const auto* t = node.as_table();
+    if (!t) {
+      return fail(ErrorCode::InvalidArgument,
+                  origin + ": unknown top-level key '" + std::string(section.str()) + "'");
+    }
+    for (const auto& [name, value] : *t) {
+      std::string full = std::string(section.str()) + "." + std::string(name.str());
+      const Key* key = nullptr;
+      for (const auto& k : keys()) {
+        if (full == k.toml) key = &k;
+      }
+      if (!key) return fail(ErrorCode::InvalidArgument, origin + ": unknown key '" + full + "'");
+      if (auto r = key->set(config, nodeToString(value)); !r) {
+        return fail(ErrorCode::InvalidArgument, origin + ": " + r.error().context);
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> applyEnv(Config& config, const std::function<const char*(const char*)>& getenv_fn) {
+  for (const auto& k : keys()) {
+    if (const char* v = getenv_fn(k.env); v != nullptr && *v != '\0') {
+      if (auto r = k.set(config, v); !r) {
+        return fail(ErrorCode::InvalidArgument, std::string(k.env) + ": " + r.error().context);
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> finalize(Config& c) {
+  if (!c.upstream_token_file.empty()) {
+    struct stat st {};
+    if (::stat(c.upstream_token_file.c_str(), &st) != 0) {
+      return fail(ErrorCode::InvalidArgument,
+                  "upstream.token_file: cannot read '" + c.upstream_token_file + "'");
+    }
+    if ((st.st_mode & 077) != 0) {
+      return fail(ErrorCode::InvalidArgument,
+                  "upstream.token_file: '" + c.upstream_token_file +
+                      "' is readable by group or others; chmod 600 it");
+    }
+    std::ifstream in(c.upstream_token_file);
+    std::string token;
+    std::getline(in, token);
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (token.empty()) {
+      return fail(ErrorCode::InvalidArgument, "upstream.token_file: file is empty");
+    }
+    c.upstream_token = token;
+  }
+  if (auto hp = splitHostPort(c.listen); !hp) return std::unexpected(hp.error());
+  if (c.upstream.rfind("https://", 0) != 0 && c.upstream.rfind("http://", 0) != 0) {
+    return fail(ErrorCode::InvalidArgument,
+                "upstream.url: must start with https:// (or http:// for tests and internal "
+                "parents), got '" + c.upstream + "'");
+  }
+  while (c.upstream.size() > 8 && c.upstream.back() == '/') c.upstream.pop_back();
+  if (c.delivery != "buffered" && c.delivery != "sendfile") {
+    return fail(ErrorCode::InvalidArgument,
+                "server.delivery: expected 'buffered' or 'sendfile', got '" + c.delivery + "'");
+  }
+  if (c.threads < 0 || c.threads > 256) {
+    return fail(ErrorCode::InvalidArgument, "server.threads: expected 0..256");
+  }
+  if (c.max_redirects < 1 || c.max_redirects > 20) {
+    return fail(ErrorCode::InvalidArgument, "upstream.max_redirects: expected 1..20");
+  }
+  static const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (std::find(kLevels.begin(), kLevels.end(), c.log_level) == kLevels.end()) {
+    return fail(ErrorCode::InvalidArgument,
+                "log.level: expected trace|debug|info|warn|error|off, got '" + c.log_level + "'");
+  }
+  if (c.cache_dir.empty()) return fail(ErrorCode::InvalidArgument, "cache.dir: must not be empty");
+  return {};
+}
+
+std::string render(const Config& c) {
+  auto ms = [](std::chrono::milliseconds d) { return quote(std::to_string(d.count()) + "ms"); };
+  std::string hosts;
+  for (const auto& h : c.redirect_allow_hosts) hosts += (hosts.empty() ? "" : ", ") + quote(h);
+  std::ostringstream os;
+  os << "[server]\n"
+     << "listen = " << quote(c.listen) << "\n"
+     << "threads = " << c.threads << "\n"
+     << "delivery = " << quote(c.delivery) << "\n\n"
+     << "[upstream]\n"
+     << "url = " << quote(c.upstream) << "\n"
+     << "token = " << quote(c.upstream_token.empty() ? "" : "***masked***") << "\n"
+     << "token_file = " << quote(c.upstream_token_file) << "\n"
+     << "redirect_allow_hosts = [" << hosts << "]\n"
+     << "max_redirects = " << c.max_redirects << "\n"
+     << "connect_timeout = " << ms(c.connect_timeout) << "\n"
+     << "first_byte_timeout = " << ms(c.first_byte_timeout) << "\n"
+     << "idle_timeout = " << ms(c.idle_timeout) << "\n"
+     << "ca_file = " << quote(c.ca_file) << "\n\n"
+     << "[cache]\n"
+     << "dir = " << quote(c.cache_dir) << "\n\n"
+     << "[log]\n"
+     << "level = " << quote(c.log_level) << "\n";
+  return os.str();
+}
+
+}  // namespace hubgate::config

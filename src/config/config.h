@@ -1,0 +1,54 @@
+// Gateway configuration: one struct, filled from (lowest to highest precedence) built-in
+// defaults, a TOML file (--config / HUBGATE_CONFIG), HUBGATE_* environment variables and
+// command-line flags, then validated as a whole before anything starts.
+//
+// Pure data + parsing; no I/O other than reading the config and token files.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+namespace hubgate::config {
+
+struct Config {
+  // [server]
+  std::string listen = "127.0.0.1:8080";
+  int threads = 0;                 // 0 = number of cores
+  std::string delivery = "buffered";  // "buffered" | "sendfile" (see docs/benchmarks.md)
+  std::size_t max_header_bytes = 32 * 1024;
+  // [upstream]
+  std::string upstream = "https://huggingface.co";
+  std::string upstream_token;       // never logged; from HUBGATE_UPSTREAM_TOKEN or token_file
+  std::string upstream_token_file;
+  std::vector<std::string> redirect_allow_hosts = {
+      "cdn-lfs.huggingface.co", "*.cdn-lfs.huggingface.co", "cdn-lfs.hf.co", "*.hf.co",
+      "cas-bridge.xethub.hf.co", "*.xethub.hf.co"};
+  int max_redirects = 5;
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds first_byte_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::string ca_file;
+  // [cache]
+  std::string cache_dir = "./hubgate-cache";
+  // [log]
+  std::string log_level = "info";
+};
+
+// Splits "host:port" ("[::1]:8080" for IPv6). InvalidArgument on bad input.
+Result<std::pair<std::string, unsigned short>> splitHostPort(const std::string& listen);
+
+// Applies a TOML document (text) onto `config`. InvalidArgument names the bad key.
+Result<void> applyToml(Config& config, const std::string& toml_text, const std::string& origin);
+// Applies HUBGATE_* variables from `getenv`-like lookup.
+Result<void> applyEnv(Config& config, const std::function<const char*(const char*)>& getenv_fn);
+// Reads upstream_token_file (must not be group/world readable) when set; validates everything.
+Result<void> finalize(Config& config);
+// Effective configuration as TOML, secrets masked.
+std::string render(const Config& config);
+
+}  // namespace hubgate::config

@@ -1,0 +1,91 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace hubgate::config {
+namespace {
+
+TEST(Config, DefaultsAreTheEmbeddedGateway) {
+  Config c;
+  ASSERT_TRUE(finalize(c));
+  EXPECT_EQ(c.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.upstream, "https://huggingface.co");
+}
+
+TEST(Config, TomlThenEnvPrecedence) {
+  Config c;
+  ASSERT_TRUE(applyToml(c,
+                        "[server]\nlisten = \"0.0.0.0:9000\"\n[upstream]\nurl = "
+                        "\"http://127.0.0.1:5000/\"\nidle_timeout = \"250ms\"\n",
+                        "test.toml"));
+  std::map<std::string, std::string> env = {{"HUBGATE_LISTEN", "127.0.0.1:7000"}};
+  ASSERT_TRUE(applyEnv(c, [&](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  }));
+  ASSERT_TRUE(finalize(c));
+  EXPECT_EQ(c.listen, "127.0.0.1:7000");
+  EXPECT_EQ(c.upstream, "http://127.0.0.1:5000");  // trailing slash removed
+  EXPECT_EQ(c.idle_timeout, std::chrono::milliseconds(250));
+}
+
+TEST(Config, ClearErrors) {
+  Config c;
+  auto unknown = applyToml(c, "[upstream]\nurll = \"x\"\n", "f.toml");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().context.find("unknown key 'upstream.urll'"), std::string::npos);
+  auto dur = applyToml(c, "[upstream]\nconnect_timeout = \"10 parsecs\"\n", "f.toml");
+  ASSERT_FALSE(dur);
+  EXPECT_NE(dur.error().context.find("upstream.connect_timeout"), std::string::npos);
+  Config bad;
+  bad.upstream = "ftp://x";
+  auto r = finalize(bad);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().context.find("upstream.url"), std::string::npos);
+  Config badlisten;
+  badlisten.listen = "nowhere";
+  EXPECT_FALSE(finalize(badlisten));
+}
+
+TEST(Config, TokenFileMustBePrivateAndIsMaskedInRender) {
+  auto path = std::filesystem::temp_directory_path() / ("hubgate-token-" + std::to_string(::getpid()));
+  {
+    std::ofstream(path) << "hf_secret_value\n";
+  }
+  Config c;
+  c.upstream_token_file = path.string();
+  ::chmod(path.c_str(), 0644);
+  auto open = finalize(c);
+  ASSERT_FALSE(open);
+  EXPECT_NE(open.error().context.find("chmod 600"), std::string::npos);
+  ::chmod(path.c_str(), 0600);
+  ASSERT_TRUE(finalize(c));
+  EXPECT_EQ(c.upstream_token, "hf_secret_value");
+  std::string text = render(c);
+  EXPECT_EQ(text.find("hf_secret_value"), std::string::npos);
+  EXPECT_NE(text.find("***masked***"), std::string::npos);
+  // The rendered config is itself valid input.
+  Config again;
+  ASSERT_TRUE(applyToml(again, text, "rendered"));
+  std::filesystem::remove(path);
+}
+
+TEST(Config, SplitHostPort) {
+  auto v4 = splitHostPort("127.0.0.1:0");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->first, "127.0.0.1");
+  EXPECT_EQ(v4->second, 0);
+  auto v6 = splitHostPort("[::1]:8080");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->first, "::1");
+  EXPECT_FALSE(splitHostPort("127.0.0.1:99999"));
+}
+
+}  // namespace
+}  // namespace hubgate::config

@@ -1,0 +1,76 @@
+// Server: the HTTP/1.1 front end (Boost.Beast), one coroutine per connection on its own strand.
+//
+// Reads requests with hard limits (header bytes, body bytes, header deadline), hands each one to
+// the Handler, and writes the Response: headers first, then the body pulled from its BodySource
+// with sendfile() or large buffered writes (Delivery). Keep-alive is honoured. A body that fails
+// mid-way cuts the connection. Requests the parser rejects get a 400 with a clear message.
+//
+// Thread-safety: start()/stop() from the owning thread; handlers run on connection strands of the
+// io_context and may suspend. Ownership: the Server owns the acceptor and tracks live sessions.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+#include "http/body_source.h"
+
+namespace hubgate::http {
+
+enum class Delivery { Sendfile, Buffered };
+
+struct ServerLimits {
+  std::size_t max_header_bytes = 32 * 1024;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::chrono::milliseconds header_timeout{30'000};  // whole request header
+  std::chrono::milliseconds idle_timeout{60'000};    // keep-alive idle between requests
+  std::chrono::milliseconds send_timeout{60'000};    // one body chunk to the client
+  std::size_t write_chunk_bytes = 512 * 1024;
+  Delivery delivery = Delivery::Buffered;
+};
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;                     // used when `source` is null
+  std::unique_ptr<BodySource> source;   // streamed body of `content_length` bytes
+  std::uint64_t content_length = 0;     // with a source: exact body length (also for HEAD)
+  bool close = false;                   // close the connection after this response
+  std::string route = "other";          // for logs and metrics
+};
+
+Response textResponse(int status, std::string body);
+// An error response carrying X-Error-Code/X-Error-Message like the Hub does.
+Response errorResponse(int status, std::string_view code, std::string_view message);
+
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+// Called after each response with (request, response status, route, body bytes sent, ok).
+using Observer = std::function<void(const Request&, const Response&, std::uint64_t sent, bool ok,
+                                    std::chrono::steady_clock::duration took)>;
+
+class Server {
+ public:
+  Server(boost::asio::io_context& ioc, ServerLimits limits, Handler handler, Observer observer);
+  ~Server();
+  // Binds and listens. Returns the bound endpoint (port 0 -> actual port).
+  Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, unsigned short port);
+  void start();  // begins accepting
+  void stop();   // stops accepting and closes idle connections
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hubgate::http

@@ -1,0 +1,53 @@
+#include "router/body_sources.h"
+
+namespace hubgate::router {
+namespace asio = boost::asio;
+
+asio::awaitable<Result<http::BodyChunk>> BlobBodySource::next(std::size_t max_bytes) {
+  http::BodyChunk c;
+  c.fd = fd_.get();
+  c.offset = pos_;
+  c.length = std::min<std::uint64_t>(max_bytes, end_ - pos_);
+  co_return c;
+}
+
+void BlobBodySource::sent(std::uint64_t bytes) {
+  pos_ += bytes;
+  served_.inc(bytes);
+}
+
+asio::awaitable<Result<http::BodyChunk>> FillBodySource::next(std::size_t max_bytes) {
+  auto last_progress = std::chrono::steady_clock::now();
+  std::uint64_t last_available = 0;
+  auto last_state = cache::FillSession::State::Fetching;
+  for (;;) {
+    auto p = session_->progress();
+    if (p.state == cache::FillSession::State::Failed) {
+      co_return std::unexpected(p.error.value_or(Error{ErrorCode::Unavailable, "fill failed"}));
+    }
+    std::uint64_t limit = cache::FillSession::releasable(p, session_->size());
+    if (pos_ < limit) {
+      http::BodyChunk c;
+      c.fd = fd_.get();
+      c.offset = pos_;
+      c.length = std::min<std::uint64_t>({max_bytes, end_ - pos_, limit - pos_});
+      co_return c;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (p.available != last_available || p.state != last_state) {
+      last_available = p.available;
+      last_state = p.state;
+      last_progress = now;
+    } else if (now - last_progress > stall_timeout_) {
+      co_return fail(ErrorCode::Timeout, "fill made no progress");
+    }
+    co_await session_->waitBeyond(p.available, stall_timeout_);
+  }
+}
+
+void FillBodySource::sent(std::uint64_t bytes) {
+  pos_ += bytes;
+  served_.inc(bytes);
+}
+
+}  // namespace hubgate::router

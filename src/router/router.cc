@@ -1,0 +1,164 @@
+#include "router/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/beast/http/field.hpp>
+
+#include "http/range.h"
+#include "hub/repo_path.h"
+#include "router/body_sources.h"
+
+namespace hubgate::router {
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+std::string field(const http::Request& req, bhttp::field f) {
+  auto it = req.find(f);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+http::Response fromError(const Error& e) {
+  int status = httpStatusFor(e.code);
+  std::string code;
+  std::string message = e.context;
+  if (e.code == ErrorCode::Unavailable || e.code == ErrorCode::Forbidden) {
+    // Forbidden here only ever means "upstream redirected off the allowlist": a gateway error.
+    status = 502;
+    code = "UpstreamUnavailable";
+    message = "upstream unavailable: " + e.context;
+  } else if (e.code == ErrorCode::Timeout) {
+    code = "UpstreamTimeout";
+    message = "upstream timed out: " + e.context;
+  }
+  return http::errorResponse(status, code, message);
+}
+
+}  // namespace
+
+Router::Router(hub::ResolveService& resolve, cache::BlobStore& store,
+               metrics::GatewayMetrics& metrics, RouterOptions options)
+    : resolve_(resolve), store_(store), metrics_(metrics), options_(options) {}
+
+asio::awaitable<http::Response> Router::handle(http::Request& req) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  const bool get_or_head = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
+  if (path == "/health") {
+    auto r = http::textResponse(200, "ok\n");
+    r.route = "health";
+    co_return r;
+  }
+  if (path == "/metrics") {
+    auto r = http::textResponse(200, metrics_.registry.render());
+    r.headers[0].second = "text/plain; version=0.0.4; charset=utf-8";
+    r.route = "metrics";
+    co_return r;
+  }
+  if (!get_or_head) {
+    auto r = http::errorResponse(405, "MethodNotAllowed",
+                                 "method " + std::string(req.method_string()) +
+                                     " is not supported on " + std::string(path));
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    co_return r;
+  }
+  co_return co_await resolveRoute(req);
+}
+
+asio::awaitable<http::Response> Router::resolveRoute(http::Request& req) {
+  auto parsed = hub::parseResolveTarget(req.target());
+  if (!parsed) {
+    auto r = parsed.error().code == ErrorCode::NotFound
+                 ? http::errorResponse(404, "", "no such route: " + std::string(req.target().substr(
+                                                                      0, req.target().find('?'))))
+                 : http::errorResponse(400, "BadRequest", parsed.error().context);
+    r.route = parsed.error().code == ErrorCode::NotFound ? "other" : "invalid";
+    co_return r;
+  }
+  const bool head = req.method() == bhttp::verb::head;
+  std::string auth = field(req, bhttp::field::authorization);
+  auto resolved = co_await resolve_.resolve(parsed->file, auth, !head);
+  if (!resolved) {
+    auto r = fromError(resolved.error());
+    r.route = "resolve";
+    co_return r;
+  }
+  if (auto* reply = std::get_if<hub::UpstreamReply>(&*resolved)) {
+    http::Response r;
+    r.status = reply->status;
+    r.headers = reply->headers;
+    for (const auto& [k, v] : reply->headers) {
+      if (k == "X-Error-Message") r.body = v;
+    }
+    r.route = "resolve";
+    co_return r;
+  }
+  auto& found = std::get<hub::FoundFile>(*resolved);
+  http::Response r;
+  r.route = "resolve";
+  r.headers = found.headers;
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  r.headers.emplace_back("X-Hubgate-Cache", std::string(hub::cacheStatusName(found.status)));
+  if (found.status == hub::CacheStatus::Hit) {
+    metrics_.cache_hits.inc();
+  } else if (!head) {
+    metrics_.cache_misses.inc();
+  }
+  std::string inm = field(req, bhttp::field::if_none_match);
+  if (!inm.empty() && http::ifNoneMatchMatches(inm, found.etag)) {
+    r.status = 304;
+    co_return r;
+  }
+  std::uint64_t offset = 0;
+  std::uint64_t length = found.size;
+  r.status = 200;
+  auto range = http::evaluateRange(field(req, bhttp::field::range), found.size);
+  if (range.kind == http::RangeKind::Unsatisfiable) {
+    auto e = http::errorResponse(416, "", "requested range not satisfiable");
+    e.headers.insert(e.headers.begin(), r.headers.begin(), r.headers.end());
+    e.headers.emplace_back("Content-Range", http::unsatisfiedContentRange(found.size));
+    e.route = "resolve";
+    co_return e;
+  }
+  if (range.kind == http::RangeKind::Satisfiable) {
+    r.status = 206;
+    offset = range.range.first;
+    length = range.range.length();
+    r.headers.emplace_back("Content-Range", http::contentRange(range.range, found.size));
+  }
+  r.content_length = length;
+  if (head) {
+    r.source = std::make_unique<NoBody>();
+    co_return r;
+  }
+  if (found.fill) {
+    auto fd = found.fill->openReader();
+    if (!fd) co_return fromError(fd.error());
+    r.source = std::make_unique<FillBodySource>(found.fill, std::move(*fd), offset, length,
+                                                metrics_.served_bytes_fill,
+                                                options_.fill_stall_timeout);
+    co_return r;
+  }
+  auto fd = store_.openBlob(found.blob);
+  if (!fd) {
+    auto e = fromError(fd.error());
+    e.route = "resolve";
+    co_return e;
+  }
+  r.source = std::make_unique<BlobBodySource>(std::move(*fd), offset, length,
+                                              metrics_.served_bytes_cache);
+  co_return r;
+}
+
+void Router::observe(const http::Request& req, const http::Response& resp, std::uint64_t sent,
+                     bool ok, std::chrono::steady_clock::duration took) {
+  metrics_.request(resp.route, resp.status).inc();
+  std::string_view target = req.target();
+  spdlog::info("{} {} {} {}B {}ms{}", std::string(req.method_string()),
+               std::string(target.substr(0, target.find('?'))), resp.status, sent,
+               std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+               ok ? "" : " (cut)");
+}
+
+}  // namespace hubgate::router
