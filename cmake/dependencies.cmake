@@ -7,7 +7,7 @@ find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(tomlplusplus REQUIRED)
-find_package(Boost 1.81 EXACT CONFIG REQUIRED)
+find_package(Boost 1.81.0 EXACT CONFIG REQUIRED)
 find_package(GTest REQUIRED)
 
 # Asio + Beast + OpenSSL as one interface target, with a precompiled header so that the
