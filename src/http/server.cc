@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -262,8 +263,11 @@ void Server::start() {
 
 void Server::stop() {
   impl_->stopping = true;
-  beast::error_code ec;
-  impl_->acceptor.close(ec);
+  // The acceptor belongs to the accept loop's executor: close it there.
+  asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
 }
 
 }  // namespace hubgate::http
