@@ -67,7 +67,8 @@ struct Request {
   boost::beast::http::verb method = boost::beast::http::verb::get;
   Url url;
   // Extra request headers (Authorization, Range, Accept, ...). Host, User-Agent (if absent),
-  // Connection and Content-Length are set by the client.
+  // Connection and Content-Length are set by the client (Host, Connection, Content-Length,
+  // Transfer-Encoding and Proxy-Authorization given here are ignored).
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 };
@@ -80,7 +81,8 @@ class Response {
   // Content-Length of the body, if the response is not chunked (nullopt for HEAD answers too).
   virtual std::optional<std::uint64_t> contentLength() const = 0;
   // Reads up to buf.size() body bytes. Returns 0 at the end of the body (immediately for HEAD,
-  // 204, 304). Errors: Timeout (idle gap exceeded), Unavailable (reset, truncated body, TLS error).
+  // 204, 304), and again on later calls. Errors: Timeout (idle gap exceeded), Unavailable (reset,
+  // truncated body, TLS error; later calls fail too), InvalidArgument (empty buf before the end).
   // REQUIRES: buf stays valid until the returned awaitable completes.
   virtual boost::asio::awaitable<Result<std::size_t>> read(std::span<std::byte> buf) = 0;
   // Reads the whole remaining body; ResourceExhausted if it exceeds `limit` bytes.
@@ -90,13 +92,19 @@ class Response {
 class Client {
  public:
   virtual ~Client() = default;
-  // Sends `req` and waits for the response header. Errors: Unavailable (DNS, refused, reset,
-  // TLS verification failure, proxy failure), Timeout (connect or first byte), InvalidArgument
-  // (unsupported scheme). Never throws.
+  // Sends `req` and waits for the response header (1xx interim answers are skipped). Reuses a
+  // pooled connection when one is idle for the origin; if that reused connection fails before any
+  // response byte (the server closed it meanwhile), a GET/HEAD is retried once on a fresh
+  // connection. Errors: Unavailable (DNS, refused, reset, TLS verification failure, proxy failure,
+  // response header larger than max_header_bytes), Timeout (connect or first byte),
+  // InvalidArgument (unsupported scheme, unknown method, CR/LF in a header). Error contexts name
+  // the URL without its query string. Never throws.
   virtual boost::asio::awaitable<Result<std::unique_ptr<Response>>> send(Request req) = 0;
 };
 
-// The production implementation (Beast + OpenSSL). Startup-time only: throws std::runtime_error
+// The production implementation (Beast + OpenSSL). `executor` is the io_context's executor;
+// sockets are created on the executor of the coroutine calling send(), which must belong to the
+// same io_context. Startup-time only: throws std::runtime_error
 // when config.ca_file cannot be loaded or the TLS context cannot be set up. An invalid proxy URL
 // does not throw: requests that would use it fail with Unavailable.
 std::unique_ptr<Client> makeHttpClient(boost::asio::any_io_executor executor, ClientConfig config);
