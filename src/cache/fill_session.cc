@@ -71,16 +71,16 @@ std::uint64_t FillSession::releasable(const Progress& p, std::uint64_t size) {
   return std::min(p.available, size - 1);
 }
 
-asio::awaitable<void> FillSession::waitBeyond(std::uint64_t seen, std::chrono::milliseconds timeout) {
+asio::awaitable<void> FillSession::waitUntil(std::uint64_t target, std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   auto timer = std::make_shared<asio::steady_timer>(executor, timeout);
   {
     std::lock_guard lock(mu_);
-    if (progress_.available > seen || progress_.state == State::Committed ||
+    if (progress_.available >= target || progress_.state == State::Committed ||
         progress_.state == State::Failed) {
       co_return;
     }
-    waiters_.push_back(timer);
+    waiters_.push_back(Waiter{target, timer});
   }
   // The wake-up is posted to this coroutine's executor, so it cannot run before this wait starts.
   co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
@@ -94,7 +94,13 @@ void FillSession::advance(std::uint64_t available, std::optional<State> state,
     progress_.available = available;
     if (state) progress_.state = *state;
     if (error) progress_.error = std::move(error);
-    wake.swap(waiters_);
+    const bool all = progress_.state == State::Committed || progress_.state == State::Failed;
+    // Wake only the readers whose target is reached; keep the others waiting.
+    std::erase_if(waiters_, [&](Waiter& w) {
+      if (!all && w.target > available) return false;
+      wake.push_back(std::move(w.timer));
+      return true;
+    });
   }
   for (auto& t : wake) {
     asio::post(t->get_executor(), [t] { t->cancel(); });

@@ -23,7 +23,7 @@
 // its connection. The session leaves the registry when it reaches a terminal state; the next
 // request then finds the blob in the index (Committed) or starts afresh (Failed).
 //
-// Thread-safety: progress(), openReader() and waitBeyond() may be called from any strand; the
+// Thread-safety: progress(), openReader() and waitUntil() may be called from any strand; the
 // session mutex guards state and the waiter list, and wake-ups are posted to each waiter's own
 // executor after the mutex is released. Ownership: shared by the registry (weak), the fill
 // coroutine and every reader (shared_ptr).
@@ -96,9 +96,11 @@ class FillSession : public std::enable_shared_from_this<FillSession> {
   // Number of bytes a reader may send now: everything once Committed, otherwise all but the
   // blob's last byte (fail-closed hold-back).
   static std::uint64_t releasable(const Progress& p, std::uint64_t size);
-  // Suspends until more than `seen` bytes are available, the state becomes terminal, or
-  // `timeout` passes. Never fails; the caller re-reads progress().
-  boost::asio::awaitable<void> waitBeyond(std::uint64_t seen, std::chrono::milliseconds timeout);
+  // Suspends until at least `target` bytes are available, the state becomes terminal, or
+  // `timeout` passes. Never fails; the caller re-reads progress(). Readers ask for a useful
+  // amount (not "one more byte") so that a fast fill wakes each reader once per large chunk
+  // instead of once per upstream read; a target above size() waits for the end of the fill.
+  boost::asio::awaitable<void> waitUntil(std::uint64_t target, std::chrono::milliseconds timeout);
 
  private:
   boost::asio::awaitable<void> run(std::shared_ptr<FillSession> self);
@@ -116,7 +118,11 @@ class FillSession : public std::enable_shared_from_this<FillSession> {
 
   mutable std::mutex mu_;
   Progress progress_;
-  std::vector<std::shared_ptr<boost::asio::steady_timer>> waiters_;
+  struct Waiter {
+    std::uint64_t target;
+    std::shared_ptr<boost::asio::steady_timer> timer;
+  };
+  std::vector<Waiter> waiters_;  // only the readers that caught up with the fill
 };
 
 // FillRegistry: finds or creates the one live FillSession per blob.

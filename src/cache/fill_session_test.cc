@@ -82,7 +82,7 @@ class FillSessionTest : public ::testing::Test {
                          co_return;
                        }
                        seen = p.available;
-                       co_await session->waitBeyond(seen, std::chrono::seconds(5));
+                       co_await session->waitUntil(seen + 1, std::chrono::seconds(5));
                      }
                    },
                    asio::detached);

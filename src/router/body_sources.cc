@@ -3,6 +3,12 @@
 namespace hubgate::router {
 namespace asio = boost::asio;
 
+namespace {
+// A reader that caught up with its fill is woken once this much more is available.
+constexpr std::uint64_t kWakeBytes = 1024 * 1024;
+constexpr std::chrono::milliseconds kMaxHold{200};
+}  // namespace
+
 asio::awaitable<Result<http::BodyChunk>> BlobBodySource::next(std::size_t max_bytes) {
   http::BodyChunk c;
   c.fd = fd_.get();
@@ -41,7 +47,13 @@ asio::awaitable<Result<http::BodyChunk>> FillBodySource::next(std::size_t max_by
     } else if (now - last_progress > stall_timeout_) {
       co_return fail(ErrorCode::Timeout, "fill made no progress");
     }
-    co_await session_->waitBeyond(p.available, stall_timeout_);
+    // Wake up when a worthwhile chunk is there (or the range's end); a target that includes the
+    // blob's last byte can only be met by the commit, so ask for the end of the fill instead.
+    std::uint64_t target = std::min(pos_ + kWakeBytes, end_);
+    if (target >= session_->size()) target = session_->size() + 1;
+    // With a slow upstream the target may take long: look again after kMaxHold, so that bytes
+    // keep flowing to the client (clients give up after ~10 s without a byte).
+    co_await session_->waitUntil(target, std::min(stall_timeout_, kMaxHold));
   }
 }
 
