@@ -60,74 +60,53 @@ Result<void> setInt(int& dst, std::string_view key, const std::string& v) {
   return {};
 }
 
+// Setters for the three kinds of values.
+std::function<Result<void>(Config&, const std::string&)> text(std::string Config::*field) {
+  return [field](Config& c, const std::string& v) -> Result<void> {
+    c.*field = v;
+    return {};
+  };
+}
+
+std::function<Result<void>(Config&, const std::string&)> integer(int Config::*field,
+                                                                 const char* key) {
+  return [field, key](Config& c, const std::string& v) { return setInt(c.*field, key, v); };
+}
+
+std::function<Result<void>(Config&, const std::string&)> duration(
+    std::chrono::milliseconds Config::*field, const char* key) {
+  return [field, key](Config& c, const std::string& v) -> Result<void> {
+    auto d = parseDuration(key, v);
+    if (!d) return std::unexpected(d.error());
+    c.*field = *d;
+    return {};
+  };
+}
+
 const std::vector<Key>& keys() {
   static const std::vector<Key> k = {
-      {"server.listen", "HUBGATE_LISTEN", [](Config& c, const std::string& v) -> Result<void> {
-         c.listen = v;
-         return {};
-       }},
-      {"server.threads", "HUBGATE_THREADS",
-       [](Config& c, const std::string& v) { return setInt(c.threads, "server.threads", v); }},
-      {"server.delivery", "HUBGATE_DELIVERY", [](Config& c, const std::string& v) -> Result<void> {
-         c.delivery = v;
-         return {};
-       }},
-      {"upstream.url", "HUBGATE_UPSTREAM", [](Config& c, const std::string& v) -> Result<void> {
-         c.upstream = v;
-         return {};
-       }},
-      {"upstream.token", "HUBGATE_UPSTREAM_TOKEN",
-       [](Config& c, const std::string& v) -> Result<void> {
-         c.upstream_token = v;
-         return {};
-       }},
-      {"upstream.token_file", "HUBGATE_UPSTREAM_TOKEN_FILE",
-       [](Config& c, const std::string& v) -> Result<void> {
-         c.upstream_token_file = v;
-         return {};
-       }},
+      {"server.listen", "HUBGATE_LISTEN", text(&Config::listen)},
+      {"server.threads", "HUBGATE_THREADS", integer(&Config::threads, "server.threads")},
+      {"server.delivery", "HUBGATE_DELIVERY", text(&Config::delivery)},
+      {"upstream.url", "HUBGATE_UPSTREAM", text(&Config::upstream)},
+      {"upstream.token", "HUBGATE_UPSTREAM_TOKEN", text(&Config::upstream_token)},
+      {"upstream.token_file", "HUBGATE_UPSTREAM_TOKEN_FILE", text(&Config::upstream_token_file)},
       {"upstream.redirect_allow_hosts", "HUBGATE_REDIRECT_ALLOW_HOSTS",
        [](Config& c, const std::string& v) -> Result<void> {
          c.redirect_allow_hosts = splitList(v);
          return {};
        }},
       {"upstream.max_redirects", "HUBGATE_MAX_REDIRECTS",
-       [](Config& c, const std::string& v) {
-         return setInt(c.max_redirects, "upstream.max_redirects", v);
-       }},
+       integer(&Config::max_redirects, "upstream.max_redirects")},
       {"upstream.connect_timeout", "HUBGATE_CONNECT_TIMEOUT",
-       [](Config& c, const std::string& v) -> Result<void> {
-         auto d = parseDuration("upstream.connect_timeout", v);
-         if (!d) return std::unexpected(d.error());
-         c.connect_timeout = *d;
-         return {};
-       }},
+       duration(&Config::connect_timeout, "upstream.connect_timeout")},
       {"upstream.first_byte_timeout", "HUBGATE_FIRST_BYTE_TIMEOUT",
-       [](Config& c, const std::string& v) -> Result<void> {
-         auto d = parseDuration("upstream.first_byte_timeout", v);
-         if (!d) return std::unexpected(d.error());
-         c.first_byte_timeout = *d;
-         return {};
-       }},
+       duration(&Config::first_byte_timeout, "upstream.first_byte_timeout")},
       {"upstream.idle_timeout", "HUBGATE_IDLE_TIMEOUT",
-       [](Config& c, const std::string& v) -> Result<void> {
-         auto d = parseDuration("upstream.idle_timeout", v);
-         if (!d) return std::unexpected(d.error());
-         c.idle_timeout = *d;
-         return {};
-       }},
-      {"upstream.ca_file", "HUBGATE_CA_FILE", [](Config& c, const std::string& v) -> Result<void> {
-         c.ca_file = v;
-         return {};
-       }},
-      {"cache.dir", "HUBGATE_CACHE_DIR", [](Config& c, const std::string& v) -> Result<void> {
-         c.cache_dir = v;
-         return {};
-       }},
-      {"log.level", "HUBGATE_LOG_LEVEL", [](Config& c, const std::string& v) -> Result<void> {
-         c.log_level = v;
-         return {};
-       }},
+       duration(&Config::idle_timeout, "upstream.idle_timeout")},
+      {"upstream.ca_file", "HUBGATE_CA_FILE", text(&Config::ca_file)},
+      {"cache.dir", "HUBGATE_CACHE_DIR", text(&Config::cache_dir)},
+      {"log.level", "HUBGATE_LOG_LEVEL", text(&Config::log_level)},
   };
   return k;
 }

@@ -32,36 +32,32 @@ std::string renderLabels(const Labels& labels) {
 
 }  // namespace
 
-Counter& Registry::counter(std::string_view name, std::string_view help, const Labels& labels) {
+template <class Metric>
+Metric& Registry::find(std::string_view name, std::string_view help, std::string_view type,
+                       const Labels& labels, std::deque<Metric>& storage,
+                       std::map<std::string, Metric*> Family::*series) {
   std::lock_guard lock(mu_);
   auto [it, inserted] = families_.try_emplace(std::string(name));
   Family& f = it->second;
   if (inserted) {
     f.help = help;
-    f.type = "counter";
+    f.type = type;
   }
   std::string key = renderLabels(labels);
-  auto found = f.counters.find(key);
-  if (found != f.counters.end()) return *found->second;
-  Counter& c = counter_storage_.emplace_back();
-  f.counters.emplace(key, &c);
-  return c;
+  auto& map = f.*series;
+  auto found = map.find(key);
+  if (found != map.end()) return *found->second;
+  Metric& m = storage.emplace_back();
+  map.emplace(key, &m);
+  return m;
+}
+
+Counter& Registry::counter(std::string_view name, std::string_view help, const Labels& labels) {
+  return find(name, help, "counter", labels, counter_storage_, &Family::counters);
 }
 
 Gauge& Registry::gauge(std::string_view name, std::string_view help, const Labels& labels) {
-  std::lock_guard lock(mu_);
-  auto [it, inserted] = families_.try_emplace(std::string(name));
-  Family& f = it->second;
-  if (inserted) {
-    f.help = help;
-    f.type = "gauge";
-  }
-  std::string key = renderLabels(labels);
-  auto found = f.gauges.find(key);
-  if (found != f.gauges.end()) return *found->second;
-  Gauge& g = gauge_storage_.emplace_back();
-  f.gauges.emplace(key, &g);
-  return g;
+  return find(name, help, "gauge", labels, gauge_storage_, &Family::gauges);
 }
 
 std::string Registry::render() const {

@@ -56,6 +56,11 @@ class Registry {
     std::map<std::string, Counter*> counters;  // rendered label set -> metric
     std::map<std::string, Gauge*> gauges;
   };
+  template <class Metric>
+  Metric& find(std::string_view name, std::string_view help, std::string_view type,
+               const Labels& labels, std::deque<Metric>& storage,
+               std::map<std::string, Metric*> Family::*series);
+
   mutable std::mutex mu_;
   std::map<std::string, Family, std::less<>> families_;
   std::deque<Counter> counter_storage_;  // deque: stable addresses
