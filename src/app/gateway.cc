@@ -12,7 +12,10 @@
 #include "cache/fill_session.h"
 #include "cache/index.h"
 #include "http/server.h"
+#include "hub/api_service.h"
 #include "hub/hub_client.h"
+#include "hub/revision_cache.h"
+#include "hub/upstream_gate.h"
 #include "hub/resolve_service.h"
 #include "metrics/registry.h"
 #include "router/router.h"
@@ -33,7 +36,10 @@ struct Gateway::Impl {
   cache::BlobStore store;
   std::unique_ptr<cache::Index> index;
   std::unique_ptr<upstream::Client> client;
+  std::unique_ptr<hub::UpstreamGate> gate;
+  std::unique_ptr<hub::RevisionCache> revisions;
   std::unique_ptr<hub::HubClient> hub;
+  std::unique_ptr<hub::ApiService> api;
   std::unique_ptr<cache::FillDeps> fill_deps;
   std::unique_ptr<cache::FillRegistry> fills;
   std::unique_ptr<hub::ResolveService> resolve;
@@ -79,16 +85,23 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   hc.token = c.upstream_token;
   hc.redirect_allow_hosts = c.redirect_allow_hosts;
   hc.max_redirects = c.max_redirects;
-  impl->hub = std::make_unique<hub::HubClient>(*impl->client, hc);
+  impl->gate = std::make_unique<hub::UpstreamGate>(c.offline);
+  impl->revisions =
+      std::make_unique<hub::RevisionCache>(*impl->index, impl->blocking, c.revision_ttl);
+  impl->hub = std::make_unique<hub::HubClient>(*impl->client, hc, *impl->gate);
+  impl->api = std::make_unique<hub::ApiService>(*impl->hub, *impl->index, *impl->revisions,
+                                                impl->blocking, c.writes == "passthrough");
   impl->fill_deps = std::make_unique<cache::FillDeps>(
       cache::FillDeps{impl->store, *impl->index, impl->blocking, impl->metrics});
   impl->fills = std::make_unique<cache::FillRegistry>(impl->metrics);
   impl->resolve = std::make_unique<hub::ResolveService>(*impl->hub, *impl->index, impl->store,
                                                         *impl->fills, *impl->fill_deps,
-                                                        impl->blocking, impl->ioc.get_executor());
+                                                        impl->blocking, impl->ioc.get_executor(),
+                                                        *impl->revisions, c.negative_ttl);
   router::RouterOptions ro;
   ro.fill_stall_timeout = c.idle_timeout * 2;
-  impl->router = std::make_unique<router::Router>(*impl->resolve, impl->store, impl->metrics, ro);
+  impl->router = std::make_unique<router::Router>(*impl->resolve, *impl->api, *impl->gate,
+                                                  impl->store, impl->metrics, ro);
 
   http::ServerLimits limits;
   limits.max_header_bytes = c.max_header_bytes;

@@ -32,6 +32,26 @@ CREATE TABLE IF NOT EXISTS files(
   created_at INTEGER NOT NULL,
   PRIMARY KEY(repo_type, repo, commit_sha, path)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS files_by_blob ON files(kind, digest);
+CREATE TABLE IF NOT EXISTS answers(
+  kind TEXT NOT NULL,
+  repo_type TEXT NOT NULL,
+  repo TEXT NOT NULL,
+  commit_sha TEXT NOT NULL,
+  key TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  headers TEXT NOT NULL,
+  body BLOB NOT NULL,
+  fetched_at INTEGER NOT NULL,
+  PRIMARY KEY(kind, repo_type, repo, commit_sha, key, scope)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revisions(
+  repo_type TEXT NOT NULL,
+  repo TEXT NOT NULL,
+  revision TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  commit_sha TEXT NOT NULL,
+  fetched_at_ms INTEGER NOT NULL,
+  PRIMARY KEY(repo_type, repo, revision, scope)) WITHOUT ROWID;
 )sql";
 
 std::int64_t nowUnix() {
@@ -211,6 +231,65 @@ class SqliteIndex final : public Index {
     }
     if (rc != SQLITE_DONE) return fail(ErrorCode::Internal, "index listBlobs failed");
     return out;
+  }
+
+  Result<std::optional<MetaEntry>> findMeta(const MetaEntry& k) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT status, headers, body, fetched_at FROM answers WHERE kind=?1 AND repo_type=?2 AND "
+           "repo=?3 AND commit_sha=?4 AND key=?5 AND scope=?6");
+    s.bind(1, k.kind).bind(2, k.repo_type).bind(3, k.repo).bind(4, k.commit).bind(5, k.key).bind(6, k.scope);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<MetaEntry>();
+    if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findMeta failed");
+    MetaEntry e = k;
+    e.status = static_cast<int>(s.i64(0));
+    e.headers = s.text(1);
+    e.body = s.text(2);
+    e.fetched_at = s.i64(3);
+    return e;
+  }
+
+  Result<void> putMeta(const MetaEntry& e) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_,
+           "INSERT OR REPLACE INTO answers(kind, repo_type, repo, commit_sha, key, scope, status, "
+           "headers, body, fetched_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    s.bind(1, e.kind).bind(2, e.repo_type).bind(3, e.repo).bind(4, e.commit).bind(5, e.key).bind(6, e.scope);
+    s.bind(7, std::int64_t{e.status}).bind(8, e.headers).bind(9, e.body);
+    s.bind(10, e.fetched_at ? e.fetched_at : nowUnix());
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putMeta failed");
+    return {};
+  }
+
+  Result<std::optional<RevisionEntry>> findRevision(const std::string& repo_type,
+                                                    const std::string& repo,
+                                                    const std::string& revision,
+                                                    const std::string& scope) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT commit_sha, fetched_at_ms FROM revisions WHERE repo_type=?1 AND repo=?2 AND "
+           "revision=?3 AND scope=?4");
+    s.bind(1, repo_type).bind(2, repo).bind(3, revision).bind(4, scope);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<RevisionEntry>();
+    if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findRevision failed");
+    return RevisionEntry{s.text(0), s.i64(1)};
+  }
+
+  Result<void> putRevision(const std::string& repo_type, const std::string& repo,
+                           const std::string& revision, const std::string& scope,
+                           const std::string& commit) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_,
+           "INSERT OR REPLACE INTO revisions(repo_type, repo, revision, scope, commit_sha, "
+           "fetched_at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    s.bind(1, repo_type).bind(2, repo).bind(3, revision).bind(4, scope).bind(5, commit).bind(6, std::int64_t{ms});
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putRevision failed");
+    return {};
   }
 
   int formatVersion() const override { return version_; }

@@ -1,8 +1,10 @@
 // Index: the SQLite catalogue of the cache (the only code in hubgate that speaks SQL).
 //
-// Two tables (see docs/cache_format.md, format version kFormatVersion):
-//   blobs  (kind, digest) -> size, timestamps          one row per verified blob on disk
-//   files  (repo_type, repo, commit, path) -> blob     file identity at an immutable commit
+// Tables (see docs/cache_format.md, format version kFormatVersion):
+//   blobs     (kind, digest) -> size, timestamps          one row per verified blob on disk
+//   files     (repo_type, repo, commit, path) -> blob     file identity at an immutable commit
+//   answers   Hub metadata answers at a commit (info, tree pages, paths-info, 404s)
+//   revisions (repo_type, repo, revision, scope) -> last commit seen
 // A file row may exist before its blob (written when the Hub told us the identity); lookups
 // that serve bytes join both, so a file row alone never makes a hit.
 //
@@ -54,6 +56,29 @@ struct FileEntry {
   bool authenticated = false;
 };
 
+// A cached Hub metadata answer (repo info, tree page, paths-info, refs, negative resolve).
+// Keyed by (kind, repo_type, repo, commit, key, scope): `key` is the canonical request detail
+// (query, sub-path, paths-info body), `scope` the caller identity class ("anon" or a token
+// digest) so that an answer learned with one token is never replayed to another caller.
+struct MetaEntry {
+  std::string kind;
+  std::string repo_type;
+  std::string repo;
+  std::string commit;  // 40-hex, or "" for answers not tied to a commit (refs)
+  std::string key;
+  std::string scope;
+  int status = 200;
+  std::string headers;  // "Name: value" lines
+  std::string body;
+  std::int64_t fetched_at = 0;  // unix seconds
+};
+
+// The last commit a branch or tag was seen at, per scope.
+struct RevisionEntry {
+  std::string commit;
+  std::int64_t fetched_at = 0;  // unix milliseconds
+};
+
 class Index {
  public:
   // Opens (creating if needed) the index at `path` (":memory:" for tests). Fails with
@@ -71,6 +96,16 @@ class Index {
   virtual Result<void> putFile(const FileEntry& file) = 0;
   virtual Result<void> removeBlob(const BlobKey& key) = 0;
   virtual Result<std::vector<BlobRecord>> listBlobs() = 0;
+
+  virtual Result<std::optional<MetaEntry>> findMeta(const MetaEntry& key_fields) = 0;
+  virtual Result<void> putMeta(const MetaEntry& entry) = 0;
+  virtual Result<std::optional<RevisionEntry>> findRevision(const std::string& repo_type,
+                                                            const std::string& repo,
+                                                            const std::string& revision,
+                                                            const std::string& scope) = 0;
+  virtual Result<void> putRevision(const std::string& repo_type, const std::string& repo,
+                                   const std::string& revision, const std::string& scope,
+                                   const std::string& commit) = 0;
   virtual int formatVersion() const = 0;
 };
 

@@ -57,6 +57,39 @@ TEST(Index, FileRowsAreKeyedByTypeRepoCommitPath) {
   EXPECT_FALSE((*index->findFile("model", "org/m", f.commit, f.path))->authenticated);
 }
 
+TEST(Index, AnswersAndRevisionsAreScoped) {
+  auto index = std::move(*Index::open(":memory:"));
+  MetaEntry e;
+  e.kind = "tree";
+  e.repo_type = "dataset";
+  e.repo = "org/d";
+  e.commit = std::string(40, 'c');
+  e.key = "sub?recursive=true";
+  e.scope = "anon";
+  e.headers = "Link: <x>; rel=\"next\"\n";
+  e.body = "[{\"path\":\"a\"}]";
+  ASSERT_TRUE(index->putMeta(e));
+  auto got = index->findMeta(e);
+  ASSERT_TRUE(got && got->has_value());
+  EXPECT_EQ((*got)->body, e.body);
+  EXPECT_EQ((*got)->headers, e.headers);
+  EXPECT_EQ((*got)->status, 200);
+  MetaEntry other = e;
+  other.scope = "tok:1234";
+  EXPECT_FALSE(index->findMeta(other)->has_value());
+  other = e;
+  other.key = "sub?recursive=false";
+  EXPECT_FALSE(index->findMeta(other)->has_value());
+
+  EXPECT_FALSE(index->findRevision("model", "org/m", "main", "anon")->has_value());
+  ASSERT_TRUE(index->putRevision("model", "org/m", "main", "anon", std::string(40, 'a')));
+  ASSERT_TRUE(index->putRevision("model", "org/m", "main", "anon", std::string(40, 'b')));
+  auto rev = index->findRevision("model", "org/m", "main", "anon");
+  ASSERT_TRUE(rev && rev->has_value());
+  EXPECT_EQ((*rev)->commit, std::string(40, 'b'));
+  EXPECT_FALSE(index->findRevision("model", "org/m", "main", "tok:1")->has_value());
+}
+
 TEST(Index, PersistsAcrossReopenAndRefusesNewerFormat) {
   auto dir = std::filesystem::temp_directory_path() / ("hubgate-index-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -22,6 +22,8 @@ struct Flags {
   std::string config_file;
   std::string listen, upstream, cache_dir, token_file, log_level, delivery, allow_hosts;
   std::string connect_timeout, first_byte_timeout, idle_timeout, ca_file;
+  std::string revision_ttl, negative_ttl, writes;
+  bool offline = false;
   int threads = -1;
 };
 
@@ -41,6 +43,10 @@ void addConfigFlags(CLI::App* cmd, Flags& f) {
   cmd->add_option("--threads", f.threads, "I/O threads (0 = one per core)");
   cmd->add_option("--delivery", f.delivery, "cache-hit delivery: buffered | sendfile");
   cmd->add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off");
+  cmd->add_flag("--offline", f.offline, "never contact upstream; serve only what is cached");
+  cmd->add_option("--revision-ttl", f.revision_ttl, "how long a branch/tag -> commit answer is reused");
+  cmd->add_option("--negative-ttl", f.negative_ttl, "how long a 404 EntryNotFound at a commit is cached");
+  cmd->add_option("--writes", f.writes, "write requests: deny (403) | passthrough");
 }
 
 hubgate::Result<Config> loadConfig(const Flags& f) {
@@ -79,6 +85,10 @@ hubgate::Result<Config> loadConfig(const Flags& f) {
   kv("upstream", "idle_timeout", f.idle_timeout);
   kv("upstream", "ca_file", f.ca_file);
   kv("cache", "dir", f.cache_dir);
+  kv("hub", "revision_ttl", f.revision_ttl);
+  kv("hub", "negative_ttl", f.negative_ttl);
+  kv("hub", "writes", f.writes);
+  if (f.offline) toml += "[upstream]\noffline = true\n";
   kv("log", "level", f.log_level);
   if (f.threads >= 0) toml += "[server]\nthreads = " + std::to_string(f.threads) + "\n";
   // Flags reuse the TOML path (one validator) but may repeat a section: apply one at a time.

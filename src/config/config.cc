@@ -105,6 +105,19 @@ const std::vector<Key>& keys() {
       {"upstream.idle_timeout", "HUBGATE_IDLE_TIMEOUT",
        duration(&Config::idle_timeout, "upstream.idle_timeout")},
       {"upstream.ca_file", "HUBGATE_CA_FILE", text(&Config::ca_file)},
+      {"upstream.offline", "HUBGATE_OFFLINE", [](Config& c, const std::string& v) -> Result<void> {
+         if (v == "true" || v == "1") {
+           c.offline = true;
+         } else if (v == "false" || v == "0") {
+           c.offline = false;
+         } else {
+           return fail(ErrorCode::InvalidArgument, "upstream.offline: expected true or false");
+         }
+         return {};
+       }},
+      {"hub.revision_ttl", "HUBGATE_REVISION_TTL", duration(&Config::revision_ttl, "hub.revision_ttl")},
+      {"hub.negative_ttl", "HUBGATE_NEGATIVE_TTL", duration(&Config::negative_ttl, "hub.negative_ttl")},
+      {"hub.writes", "HUBGATE_WRITES", text(&Config::writes)},
       {"cache.dir", "HUBGATE_CACHE_DIR", text(&Config::cache_dir)},
       {"log.level", "HUBGATE_LOG_LEVEL", text(&Config::log_level)},
   };
@@ -237,6 +250,10 @@ Result<void> finalize(Config& c) {
     return fail(ErrorCode::InvalidArgument,
                 "server.delivery: expected 'buffered' or 'sendfile', got '" + c.delivery + "'");
   }
+  if (c.writes != "deny" && c.writes != "passthrough") {
+    return fail(ErrorCode::InvalidArgument,
+                "hub.writes: expected 'deny' or 'passthrough', got '" + c.writes + "'");
+  }
   if (c.threads < 0 || c.threads > 256) {
     return fail(ErrorCode::InvalidArgument, "server.threads: expected 0..256");
   }
@@ -270,7 +287,12 @@ std::string render(const Config& c) {
      << "connect_timeout = " << ms(c.connect_timeout) << "\n"
      << "first_byte_timeout = " << ms(c.first_byte_timeout) << "\n"
      << "idle_timeout = " << ms(c.idle_timeout) << "\n"
-     << "ca_file = " << quote(c.ca_file) << "\n\n"
+     << "ca_file = " << quote(c.ca_file) << "\n"
+     << "offline = " << (c.offline ? "true" : "false") << "\n\n"
+     << "[hub]\n"
+     << "revision_ttl = " << ms(c.revision_ttl) << "\n"
+     << "negative_ttl = " << ms(c.negative_ttl) << "\n"
+     << "writes = " << quote(c.writes) << "\n\n"
      << "[cache]\n"
      << "dir = " << quote(c.cache_dir) << "\n\n"
      << "[log]\n"

@@ -33,6 +33,11 @@ struct Config {
   std::chrono::milliseconds first_byte_timeout{30'000};
   std::chrono::milliseconds idle_timeout{30'000};
   std::string ca_file;
+  bool offline = false;  // never contact upstream; serve what is cached
+  // [hub]
+  std::chrono::milliseconds revision_ttl{30'000};   // branch/tag -> commit reuse window
+  std::chrono::milliseconds negative_ttl{300'000};  // 404 EntryNotFound at a commit
+  std::string writes = "deny";                      // "deny" | "passthrough"
   // [cache]
   std::string cache_dir = "./hubgate-cache";
   // [log]

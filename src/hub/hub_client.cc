@@ -211,8 +211,64 @@ HeaderList relayedHeaders(const bhttp::fields& fields) {
   return out;
 }
 
-HubClient::HubClient(upstream::Client& client, HubConfig config)
-    : client_(client), config_(std::move(config)) {}
+HubClient::HubClient(upstream::Client& client, HubConfig config, UpstreamGate& gate)
+    : client_(client), config_(std::move(config)), gate_(gate) {}
+
+namespace {
+void noteRateLimit(UpstreamGate& gate, const bhttp::fields& h) {
+  UpstreamGate::HeaderList rate;
+  for (const char* name : {"RateLimit", "RateLimit-Policy"}) {
+    if (auto v = header(h, name); !v.empty()) rate.emplace_back(name, v);
+  }
+  gate.onRateLimited(retryDelay(header(h, "Retry-After"), header(h, "RateLimit")), std::move(rate));
+}
+}  // namespace
+
+asio::awaitable<Result<UpstreamReply>> HubClient::api(bhttp::verb method, std::string target,
+                                                      std::string body, std::string content_type,
+                                                      const std::string& caller_auth) const {
+  if (auto blocked = gate_.blocked()) co_return std::unexpected(*blocked);
+  auto first = config_.upstream.resolve(target);
+  if (!first) co_return std::unexpected(first.error());
+  upstream::Url url = *first;
+  std::string auth = authFor(caller_auth);
+  for (int hop = 0; hop <= config_.max_redirects; ++hop) {
+    upstream::Request req;
+    req.method = method;
+    req.url = url;
+    req.headers.emplace_back("Accept-Encoding", "identity");
+    req.headers.emplace_back("Accept", "application/json");
+    if (!content_type.empty()) req.headers.emplace_back("Content-Type", content_type);
+    if (!auth.empty() && mayCarryCredentials(url, config_.upstream)) {
+      req.headers.emplace_back("Authorization", auth);
+    }
+    req.body = body;
+    auto sent = co_await client_.send(std::move(req));
+    if (!sent) co_return std::unexpected(sent.error());
+    auto& resp = **sent;
+    int st = resp.status();
+    if (isRedirect(st)) {
+      auto next = url.resolve(header(resp.headers(), "Location"));
+      if (next && mayCarryCredentials(*next, config_.upstream) &&
+          (method == bhttp::verb::get || st == 307 || st == 308)) {
+        url = *next;
+        continue;
+      }
+    }
+    if (st == 429) noteRateLimit(gate_, resp.headers());
+    UpstreamReply reply;
+    reply.status = st;
+    reply.headers = relayedHeaders(resp.headers());
+    for (const char* name : {"Link", "X-Total-Count", "ETag", "Location"}) {
+      if (auto v = header(resp.headers(), name); !v.empty()) reply.headers.emplace_back(name, v);
+    }
+    auto all = co_await resp.readAll(64 * 1024 * 1024);
+    if (!all) co_return std::unexpected(all.error());
+    reply.body = std::move(*all);
+    co_return reply;
+  }
+  co_return fail(ErrorCode::Unavailable, "too many upstream redirects for " + target);
+}
 
 std::string HubClient::authFor(const std::string& caller_auth) const {
   if (!caller_auth.empty()) return caller_auth;
@@ -222,6 +278,7 @@ std::string HubClient::authFor(const std::string& caller_auth) const {
 
 asio::awaitable<Result<MetaOutcome>> HubClient::fileMeta(const FileRef& file,
                                                          const std::string& caller_auth) const {
+  if (auto blocked = gate_.blocked()) co_return std::unexpected(*blocked);
   auto first = config_.upstream.resolve(resolveTargetFor(file));
   if (!first) co_return std::unexpected(first.error());
   upstream::Url url = *first;
@@ -262,6 +319,7 @@ asio::awaitable<Result<MetaOutcome>> HubClient::fileMeta(const FileRef& file,
       meta->authenticated = !auth.empty();
       co_return MetaOutcome(std::move(*meta));
     }
+    if (st == 429) noteRateLimit(gate_, resp.headers());
     UpstreamReply reply;
     reply.status = st;
     reply.headers = relayedHeaders(resp.headers());

@@ -25,6 +25,7 @@
 #include "cache/fill_session.h"
 #include "cache/index.h"
 #include "hub/repo_path.h"
+#include "hub/upstream_gate.h"
 #include "upstream/client.h"
 #include "upstream/url.h"
 
@@ -62,7 +63,17 @@ using MetaOutcome = std::variant<FileMeta, UpstreamReply>;
 
 class HubClient {
  public:
-  HubClient(upstream::Client& client, HubConfig config);
+  HubClient(upstream::Client& client, HubConfig config, UpstreamGate& gate);
+
+  // One API call on the Hub's own origin (credentials allowed), following same-origin redirects
+  // (renamed repos), body read whole (up to 64 MiB). Checks the gate first and records a 429's
+  // back-off. The answer's headers are the relayable ones plus Link, X-Total-Count and ETag.
+  // Errors: as send(), plus the gate's (offline: Unavailable, backing off: ResourceExhausted).
+  boost::asio::awaitable<Result<UpstreamReply>> api(boost::beast::http::verb method,
+                                                    std::string target, std::string body,
+                                                    std::string content_type,
+                                                    const std::string& caller_auth) const;
+  UpstreamGate& gate() const { return gate_; }
 
   // Errors: Unavailable / Timeout when the Hub cannot be reached or answers something unusable
   // (the context says what), Forbidden when a redirect leads off the allowlist.
@@ -79,6 +90,7 @@ class HubClient {
  private:
   upstream::Client& client_;
   HubConfig config_;
+  UpstreamGate& gate_;
 };
 
 // Headers relayed from an upstream error answer to the client (hub-protocol.md §9).

@@ -38,14 +38,73 @@ HeaderList decodeHeaders(const std::string& text) {
 
 ResolveService::ResolveService(HubClient& hub, cache::Index& index, cache::BlobStore& store,
                                cache::FillRegistry& fills, cache::FillDeps& fill_deps,
-                               asio::thread_pool& blocking, asio::any_io_executor fill_executor)
+                               asio::thread_pool& blocking, asio::any_io_executor fill_executor,
+                               RevisionCache& revisions, std::chrono::milliseconds negative_ttl)
     : hub_(hub),
       index_(index),
       store_(store),
       fills_(fills),
       fill_deps_(fill_deps),
       blocking_(blocking),
-      fill_executor_(std::move(fill_executor)) {}
+      fill_executor_(std::move(fill_executor)),
+      revisions_(revisions),
+      negative_ttl_(negative_ttl) {}
+
+std::optional<FoundFile> ResolveService::cachedFile(const FileRef& file, const std::string& commit) {
+  auto row = index_.findFile(std::string(repoTypeName(file.type)), file.repo, commit, file.path);
+  if (!row || !*row || (*row)->authenticated) return std::nullopt;
+  auto blob = index_.findBlob((*row)->blob);
+  if (!blob || !*blob) return std::nullopt;
+  FoundFile f;
+  f.headers = decodeHeaders((*row)->headers);
+  for (const auto& [k, v] : f.headers) {
+    if (k == "ETag") f.etag = v;
+  }
+  f.size = (*row)->size;
+  f.blob = (*row)->blob;
+  f.status = CacheStatus::Hit;
+  return f;
+}
+
+std::optional<UpstreamReply> ResolveService::cachedMissing(const FileRef& file,
+                                                           const std::string& commit) {
+  cache::MetaEntry k;
+  k.kind = "missing";
+  k.repo_type = std::string(repoTypeName(file.type));
+  k.repo = file.repo;
+  k.commit = commit;
+  k.key = file.path;
+  k.scope = "any";
+  auto found = index_.findMeta(k);
+  if (!found || !*found) return std::nullopt;
+  auto age = std::chrono::system_clock::now() -
+             std::chrono::system_clock::time_point(std::chrono::seconds((*found)->fetched_at));
+  if (age > negative_ttl_) return std::nullopt;
+  UpstreamReply r;
+  r.status = (*found)->status;
+  r.headers = decodeHeaders((*found)->headers);
+  return r;
+}
+
+void ResolveService::rememberMissing(const FileRef& file, const UpstreamReply& reply) {
+  std::string commit;
+  bool entry_not_found = false;
+  for (const auto& [k, v] : reply.headers) {
+    if (k == "X-Repo-Commit") commit = v;
+    if (k == "X-Error-Code" && v == "EntryNotFound") entry_not_found = true;
+  }
+  if (reply.status != 404 || !entry_not_found || !isCommitHash(commit)) return;
+  cache::MetaEntry e;
+  e.kind = "missing";
+  e.repo_type = std::string(repoTypeName(file.type));
+  e.repo = file.repo;
+  e.commit = commit;
+  e.key = file.path;
+  e.scope = "any";  // the Hub says the path does not exist at this commit, for everyone
+  e.status = 404;
+  e.headers = encodeHeaders(reply.headers);
+  asio::post(blocking_, [&index = index_, e = std::move(e)] { (void)index.putMeta(e); });
+}
 
 void ResolveService::recordFile(const FileRef& file, const FileMeta& meta) {
   cache::FileEntry e;
@@ -69,30 +128,52 @@ void ResolveService::recordFile(const FileRef& file, const FileMeta& meta) {
 asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
                                                             const std::string& caller_auth,
                                                             bool want_body) {
-  // 1. Immutable commit, public file, blob present: no upstream call at all.
-  if (isCommitHash(file.revision)) {
-    auto row = index_.findFile(std::string(repoTypeName(file.type)), file.repo, file.revision,
-                               file.path);
-    if (row && *row && !(*row)->authenticated) {
-      auto blob = index_.findBlob((*row)->blob);
-      if (blob && *blob) {
-        FoundFile f;
-        f.headers = decodeHeaders((*row)->headers);
-        for (const auto& [k, v] : f.headers) {
-          if (k == "ETag") f.etag = v;
-        }
-        f.size = (*row)->size;
-        f.blob = (*row)->blob;
-        f.status = CacheStatus::Hit;
-        co_return Resolution(std::move(f));
-      }
-    }
+  const std::string type(repoTypeName(file.type));
+  const std::string scope = scopeFor(hub_.authFor(caller_auth));
+  const bool pinned = isCommitHash(file.revision);
+  // 1. An immutable commit (or a branch seen within the revision TTL) whose public file is
+  //    cached, or known missing: no upstream call at all.
+  std::optional<std::string> known =
+      pinned ? std::optional<std::string>(file.revision)
+             : revisions_.fresh(type, file.repo, file.revision, scope);
+  if (known) {
+    if (auto missing = cachedMissing(file, *known)) co_return Resolution(std::move(*missing));
+    if (auto hit = cachedFile(file, *known)) co_return Resolution(std::move(*hit));
   }
   // 2. Ask the Hub.
   auto outcome = co_await hub_.fileMeta(file, caller_auth);
-  if (!outcome) co_return std::unexpected(outcome.error());
-  if (auto* reply = std::get_if<UpstreamReply>(&*outcome)) co_return Resolution(std::move(*reply));
+  const bool trouble =
+      !outcome || (std::holds_alternative<UpstreamReply>(*outcome) &&
+                   (std::get<UpstreamReply>(*outcome).status == 429 ||
+                    std::get<UpstreamReply>(*outcome).status >= 500));
+  if (trouble) {
+    // The Hub cannot answer: serve the last known commit's file, marked stale.
+    Error err = outcome ? Error{std::get<UpstreamReply>(*outcome).status == 429
+                                    ? ErrorCode::ResourceExhausted
+                                    : ErrorCode::Unavailable,
+                                "upstream answered " +
+                                    std::to_string(std::get<UpstreamReply>(*outcome).status)}
+                        : outcome.error();
+    auto commit = pinned ? std::optional<std::string>(file.revision)
+                         : revisions_.last(type, file.repo, file.revision, scope);
+    if (commit) {
+      if (auto hit = cachedFile(file, *commit)) {
+        hit->stale = hub_.gate().staleReason(err);
+        co_return Resolution(std::move(*hit));
+      }
+    }
+    if (!outcome) co_return std::unexpected(outcome.error());
+    if (std::get<UpstreamReply>(*outcome).status == 429) {
+      co_return std::unexpected(Error{ErrorCode::ResourceExhausted, err.context});
+    }
+    co_return Resolution(std::move(std::get<UpstreamReply>(*outcome)));
+  }
+  if (auto* reply = std::get_if<UpstreamReply>(&*outcome)) {
+    rememberMissing(file, *reply);
+    co_return Resolution(std::move(*reply));
+  }
   auto& meta = std::get<FileMeta>(*outcome);
+  if (!pinned) revisions_.remember(type, file.repo, file.revision, scope, meta.commit);
   // 3. Remember the identity.
   recordFile(file, meta);
   FoundFile f;

@@ -8,6 +8,9 @@
 //   4. Blob already cached -> Hit. Otherwise, when the caller wants the body, join or start the
 //      blob's FillSession -> Miss (started) or Join.
 // A file row learned with credentials is never a step-1 hit: its caller is re-checked upstream.
+// A branch or tag seen within the revision TTL counts as its commit for step 1. A 404
+// EntryNotFound at a commit is remembered for the negative TTL. When the Hub cannot be asked
+// (down, 5xx, 429 back-off, offline), the last known commit's cached file is served as stale.
 //
 // Thread-safety: safe from any strand; all state lives in the index and the fill registry.
 #pragma once
@@ -24,6 +27,7 @@
 #include "cache/index.h"
 #include "hub/hub_client.h"
 #include "hub/repo_path.h"
+#include "hub/revision_cache.h"
 
 namespace hubgate::hub {
 
@@ -37,6 +41,7 @@ struct FoundFile {
   cache::BlobKey blob;
   CacheStatus status = CacheStatus::Miss;
   std::shared_ptr<cache::FillSession> fill;  // set for Miss/Join when the body was wanted
+  std::string stale;  // non-empty: upstream could not be asked; this is the last known answer
 };
 
 using Resolution = std::variant<FoundFile, UpstreamReply>;
@@ -45,7 +50,8 @@ class ResolveService {
  public:
   ResolveService(HubClient& hub, cache::Index& index, cache::BlobStore& store,
                  cache::FillRegistry& fills, cache::FillDeps& fill_deps,
-                 boost::asio::thread_pool& blocking, boost::asio::any_io_executor fill_executor);
+                 boost::asio::thread_pool& blocking, boost::asio::any_io_executor fill_executor,
+                 RevisionCache& revisions, std::chrono::milliseconds negative_ttl);
 
   // `want_body` false (HEAD) never starts a fill.
   boost::asio::awaitable<Result<Resolution>> resolve(const FileRef& file,
@@ -54,6 +60,11 @@ class ResolveService {
 
  private:
   void recordFile(const FileRef& file, const FileMeta& meta);
+  // A cached, public file at `commit` whose blob is present, as a hit (or nullopt).
+  std::optional<FoundFile> cachedFile(const FileRef& file, const std::string& commit);
+  // A cached 404 EntryNotFound for the file at `commit`, still within the negative TTL.
+  std::optional<UpstreamReply> cachedMissing(const FileRef& file, const std::string& commit);
+  void rememberMissing(const FileRef& file, const UpstreamReply& reply);
 
   HubClient& hub_;
   cache::Index& index_;
@@ -62,6 +73,8 @@ class ResolveService {
   cache::FillDeps& fill_deps_;
   boost::asio::thread_pool& blocking_;
   boost::asio::any_io_executor fill_executor_;
+  RevisionCache& revisions_;
+  std::chrono::milliseconds negative_ttl_;
 };
 
 // Stored header lines <-> list (the index keeps replay headers as "Name: value\n" lines).

@@ -4,7 +4,11 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "http/cors.h"
+#include "http/gzip.h"
+#include "http/link_header.h"
 #include "http/range.h"
+#include "hub/api_path.h"
 #include "hub/repo_path.h"
 #include "router/body_sources.h"
 
@@ -19,29 +23,57 @@ std::string field(const http::Request& req, bhttp::field f) {
   return it == req.end() ? std::string() : std::string(it->value());
 }
 
-http::Response fromError(const Error& e) {
-  int status = httpStatusFor(e.code);
-  std::string code;
-  std::string message = e.context;
-  if (e.code == ErrorCode::Unavailable || e.code == ErrorCode::Forbidden) {
-    // Forbidden here only ever means "upstream redirected off the allowlist": a gateway error.
-    status = 502;
-    code = "UpstreamUnavailable";
-    message = "upstream unavailable: " + e.context;
-  } else if (e.code == ErrorCode::Timeout) {
-    code = "UpstreamTimeout";
-    message = "upstream timed out: " + e.context;
-  }
-  return http::errorResponse(status, code, message);
+std::string field(const http::Request& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string() : std::string(it->value());
 }
+
+http::Response fromReply(hub::ApiReply reply) {
+  http::Response r;
+  r.status = reply.status;
+  r.headers = std::move(reply.headers);
+  r.body = std::move(reply.body);
+  if (!reply.stale.empty()) r.headers.emplace_back("X-Hubgate-Stale", reply.stale);
+  return r;
+}
+
+// JSON bodies above this size are gzip-compressed for clients that accept it.
+constexpr std::size_t kGzipMinBytes = 1024;
 
 }  // namespace
 
-Router::Router(hub::ResolveService& resolve, cache::BlobStore& store,
-               metrics::GatewayMetrics& metrics, RouterOptions options)
-    : resolve_(resolve), store_(store), metrics_(metrics), options_(options) {}
+http::Response Router::fromError(const Error& e) const {
+  if (e.code == ErrorCode::Unavailable || e.code == ErrorCode::Timeout ||
+      e.code == ErrorCode::ResourceExhausted) {
+    return fromReply(hub::unavailableReply(gate_, e));
+  }
+  if (e.code == ErrorCode::Forbidden) {
+    // Forbidden here only ever means "upstream redirected off the allowlist": a gateway error.
+    return http::errorResponse(502, "UpstreamUnavailable", "upstream unavailable: " + e.context);
+  }
+  return http::errorResponse(httpStatusFor(e.code), "", e.context);
+}
+
+Router::Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::UpstreamGate& gate,
+               cache::BlobStore& store, metrics::GatewayMetrics& metrics, RouterOptions options)
+    : resolve_(resolve), api_(api), gate_(gate), store_(store), metrics_(metrics), options_(options) {}
 
 asio::awaitable<http::Response> Router::handle(http::Request& req) {
+  std::string origin = field(req, bhttp::field::origin);
+  if (req.method() == bhttp::verb::options) {
+    http::Response r;
+    r.status = 204;
+    r.route = "preflight";
+    r.headers = http::preflightHeaders(
+        origin, field(req, bhttp::field::access_control_request_headers));
+    co_return r;
+  }
+  http::Response r = co_await route(req);
+  for (auto& h : http::corsHeaders(origin)) r.headers.push_back(std::move(h));
+  co_return r;
+}
+
+asio::awaitable<http::Response> Router::route(http::Request& req) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   const bool get_or_head = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
@@ -56,14 +88,68 @@ asio::awaitable<http::Response> Router::handle(http::Request& req) {
     r.route = "metrics";
     co_return r;
   }
+  if (path.starts_with("/api/") && !path.starts_with("/api/resolve-cache/")) {
+    co_return co_await apiRoute(req);
+  }
   if (!get_or_head) {
-    auto r = http::errorResponse(405, "MethodNotAllowed",
-                                 "method " + std::string(req.method_string()) +
-                                     " is not supported on " + std::string(path));
-    r.headers.emplace_back("Allow", "GET, HEAD");
+    // Uploads and the like (LFS batch, git endpoints): refused or forwarded, never cached.
+    auto r = fromReply(co_await api_.write(req.method(), std::string(target), req.body(),
+                                           field(req, bhttp::field::content_type),
+                                           field(req, bhttp::field::authorization)));
+    r.route = "write";
     co_return r;
   }
   co_return co_await resolveRoute(req);
+}
+
+asio::awaitable<http::Response> Router::apiRoute(http::Request& req) {
+  auto parsed = hub::parseApiTarget(req.target());
+  if (!parsed) {
+    auto r = http::errorResponse(400, "BadRequest", parsed.error().context);
+    r.route = "invalid";
+    co_return r;
+  }
+  const bool read = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head ||
+                    (req.method() == bhttp::verb::post && parsed->kind == hub::ApiKind::PathsInfo);
+  if (!read) {
+    auto r = fromReply(co_await api_.write(req.method(), std::string(req.target()), req.body(),
+                                           field(req, bhttp::field::content_type),
+                                           field(req, bhttp::field::authorization)));
+    r.route = "write";
+    co_return r;
+  }
+  hub::ApiRequest ar;
+  ar.target = std::move(*parsed);
+  ar.method = req.method();
+  ar.raw_target = std::string(req.target());
+  ar.body = req.body();
+  ar.content_type = field(req, bhttp::field::content_type);
+  ar.authorization = field(req, bhttp::field::authorization);
+  auto r = fromReply(co_await api_.handle(ar));
+  r.route = "api";
+  // Pagination must stay on the gateway: point Link URLs at the origin the client used.
+  for (auto it = r.headers.begin(); it != r.headers.end();) {
+    if (it->first == "Link") {
+      std::string origin = http::gatewayOrigin(field(req, bhttp::field::host),
+                                               field(req, "X-Forwarded-Proto"),
+                                               field(req, "X-Forwarded-Host"), "http://localhost");
+      it->second = http::rewriteLinkHeader(it->second, origin);
+      if (it->second.empty()) {
+        it = r.headers.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+  if (r.body.size() >= kGzipMinBytes &&
+      http::acceptsGzip(field(req, bhttp::field::accept_encoding))) {
+    if (auto gz = http::gzipCompress(r.body)) {
+      r.body = std::move(*gz);
+      r.headers.emplace_back("Content-Encoding", "gzip");
+      r.headers.emplace_back("Vary", "Accept-Encoding");
+    }
+  }
+  co_return r;
 }
 
 asio::awaitable<http::Response> Router::resolveRoute(http::Request& req) {
@@ -98,6 +184,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req) {
   http::Response r;
   r.route = "resolve";
   r.headers = found.headers;
+  if (!found.stale.empty()) r.headers.emplace_back("X-Hubgate-Stale", found.stale);
   r.headers.emplace_back("Accept-Ranges", "bytes");
   r.headers.emplace_back("X-Hubgate-Cache", std::string(hub::cacheStatusName(found.status)));
   if (found.status == hub::CacheStatus::Hit) {

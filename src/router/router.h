@@ -1,8 +1,11 @@
 // Router: maps an HTTP request to its route and produces the response.
 //
-// Routes: GET /health, GET /metrics, GET|HEAD of the resolve routes (hub/repo_path.h). Resolve
-// answers come from ResolveService; this layer applies the HTTP rules on top (If-None-Match ->
-// 304, Range -> 206/416, HEAD) and picks the body source (published blob or live fill).
+// Routes: GET /health, GET /metrics, GET|HEAD of the resolve routes (hub/repo_path.h) and of the
+// Hub API (hub/api_path.h; POST for paths-info), OPTIONS preflights anywhere, and every other
+// method as a write (refused or forwarded by ApiService). Resolve answers come from
+// ResolveService; this layer applies the HTTP rules on top (If-None-Match -> 304, Range ->
+// 206/416, HEAD) and picks the body source (published blob or live fill). API answers get their
+// Link header rewritten onto the gateway and gzip when asked. Every answer gets CORS headers.
 //
 // Thread-safety: handle() is re-entrant; all shared state is in the services it references.
 #pragma once
@@ -12,6 +15,7 @@
 
 #include "cache/blob_store.h"
 #include "http/server.h"
+#include "hub/api_service.h"
 #include "hub/resolve_service.h"
 #include "metrics/registry.h"
 
@@ -23,8 +27,8 @@ struct RouterOptions {
 
 class Router {
  public:
-  Router(hub::ResolveService& resolve, cache::BlobStore& store, metrics::GatewayMetrics& metrics,
-         RouterOptions options);
+  Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::UpstreamGate& gate,
+         cache::BlobStore& store, metrics::GatewayMetrics& metrics, RouterOptions options);
 
   boost::asio::awaitable<http::Response> handle(http::Request& req);
   // Metrics and access log for a finished response.
@@ -32,9 +36,14 @@ class Router {
                std::chrono::steady_clock::duration took);
 
  private:
+  boost::asio::awaitable<http::Response> route(http::Request& req);
   boost::asio::awaitable<http::Response> resolveRoute(http::Request& req);
+  boost::asio::awaitable<http::Response> apiRoute(http::Request& req);
+  http::Response fromError(const Error& e) const;
 
   hub::ResolveService& resolve_;
+  hub::ApiService& api_;
+  const hub::UpstreamGate& gate_;
   cache::BlobStore& store_;
   metrics::GatewayMetrics& metrics_;
   RouterOptions options_;

@@ -1,0 +1,310 @@
+#include "hub/api_service.h"
+
+#include <boost/asio/post.hpp>
+
+#include "hub/json_rewrite.h"
+#include "hub/paths_info.h"
+#include "hub/resolve_service.h"
+
+namespace hubgate::hub {
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+ApiReply fromUpstream(UpstreamReply u) {
+  ApiReply r;
+  r.status = u.status;
+  r.headers = std::move(u.headers);
+  if (auto stripped = stripXetFields(u.body)) {
+    r.body = std::move(*stripped);
+  } else {
+    r.body = std::move(u.body);
+  }
+  return r;
+}
+
+ApiReply fromEntry(const cache::MetaEntry& e, std::string stale) {
+  ApiReply r;
+  r.status = e.status;
+  r.headers = decodeHeaders(e.headers);
+  r.body = e.body;
+  r.stale = std::move(stale);
+  return r;
+}
+
+bool serverTrouble(int status) { return status == 429 || status >= 500; }
+
+// What a cached answer replays: its content description, not the per-request headers of the
+// exchange it came from (RateLimit counters, request ids).
+std::string storableHeaders(const HeaderList& headers) {
+  HeaderList keep;
+  for (const auto& [k, v] : headers) {
+    if (k == "Content-Type" || k == "Link" || k == "X-Total-Count" || k == "ETag" ||
+        k == "X-Repo-Commit") {
+      keep.emplace_back(k, v);
+    }
+  }
+  return encodeHeaders(keep);
+}
+
+}  // namespace
+
+ApiReply errorReply(int status, std::string code, std::string message) {
+  ApiReply r;
+  r.status = status;
+  r.headers.emplace_back("Content-Type", "application/json");
+  if (!code.empty()) r.headers.emplace_back("X-Error-Code", code);
+  r.headers.emplace_back("X-Error-Message", message);
+  std::string escaped;
+  for (char c : message) {
+    if (c == '"' || c == '\\') escaped.push_back('\\');
+    if (static_cast<unsigned char>(c) >= 0x20) escaped.push_back(c);
+  }
+  r.body = "{\"error\":\"" + escaped + "\"}";
+  return r;
+}
+
+ApiService::ApiService(HubClient& hub, cache::Index& index, RevisionCache& revisions,
+                       asio::thread_pool& blocking, bool writes_passthrough)
+    : hub_(hub),
+      index_(index),
+      revisions_(revisions),
+      blocking_(blocking),
+      writes_passthrough_(writes_passthrough) {}
+
+ApiReply ApiService::unavailable(const Error& e) const { return unavailableReply(hub_.gate(), e); }
+
+ApiReply unavailableReply(const UpstreamGate& gate, const Error& e) {
+  std::string reason = gate.staleReason(e);
+  if (reason == "offline") {
+    return errorReply(503, "GatewayOffline",
+                      "the gateway is in offline mode and has no cached answer for this request");
+  }
+  if (reason == "rate-limited") {
+    auto r = errorReply(429, "", "rate limited by the upstream Hub; retry later");
+    r.headers.emplace_back("Retry-After", std::to_string(std::max(1L, gate.backoffSecondsLeft())));
+    for (auto& h : gate.rateHeaders()) r.headers.push_back(h);
+    return r;
+  }
+  if (e.code == ErrorCode::Timeout) {
+    return errorReply(504, "UpstreamTimeout", "upstream timed out: " + e.context);
+  }
+  return errorReply(502, "UpstreamUnavailable", "upstream unavailable: " + e.context);
+}
+
+std::optional<cache::MetaEntry> ApiService::cached(const std::string& kind, const ApiTarget& t,
+                                                   const std::string& commit,
+                                                   const std::string& key,
+                                                   const std::string& scope) {
+  cache::MetaEntry k;
+  k.kind = kind;
+  k.repo_type = std::string(repoTypeName(t.type));
+  k.repo = t.repo;
+  k.commit = commit;
+  k.key = key;
+  k.scope = scope;
+  auto found = index_.findMeta(k);
+  if (found && *found) return **found;
+  return std::nullopt;
+}
+
+void ApiService::store(cache::MetaEntry entry) {
+  // Written on the blocking pool; the answer is already on its way to the client.
+  asio::post(blocking_, [&index = index_, e = std::move(entry)] { (void)index.putMeta(e); });
+}
+
+asio::awaitable<ApiReply> ApiService::handle(const ApiRequest& r) {
+  switch (r.target.kind) {
+    case ApiKind::XetToken:
+      co_return errorReply(404, "XetNotSupported",
+                           "this gateway serves files over plain HTTP; Xet transfers are not "
+                           "available through it (download through /resolve instead)");
+    case ApiKind::RepoInfo:
+      co_return co_await repoInfo(r);
+    case ApiKind::Tree:
+      co_return co_await atCommit(r, "tree");
+    case ApiKind::PathsInfo:
+      co_return co_await atCommit(r, "paths-info");
+    case ApiKind::Refs:
+    case ApiKind::Other:
+      co_return co_await passThrough(r);
+  }
+  co_return co_await passThrough(r);
+}
+
+asio::awaitable<ApiReply> ApiService::repoInfo(const ApiRequest& r) {
+  const auto& t = r.target;
+  const std::string scope = scopeFor(hub_.authFor(r.authorization));
+  const std::string type(repoTypeName(t.type));
+  const std::string query = canonicalQuery(t.query);
+  const std::string& rev = t.revision;  // "" = the default branch
+  const bool pinned = isCommitHash(rev);
+  if (pinned) {
+    if (auto e = cached("info", t, rev, query, scope)) co_return fromEntry(*e, "");
+  } else if (auto commit = revisions_.fresh(type, t.repo, rev, scope)) {
+    if (auto e = cached("info", t, *commit, query, scope)) co_return fromEntry(*e, "");
+  }
+  std::string target = apiTargetFor(t, rev);
+  if (!query.empty()) target += "?" + query;
+  auto answer = co_await hub_.api(bhttp::verb::get, target, "", "", r.authorization);
+  if (!answer || serverTrouble(answer->status)) {
+    Error err = answer ? Error{answer->status == 429 ? ErrorCode::ResourceExhausted
+                                                     : ErrorCode::Unavailable,
+                               "upstream answered " + std::to_string(answer->status)}
+                       : answer.error();
+    auto commit = pinned ? std::optional<std::string>(rev) : revisions_.last(type, t.repo, rev, scope);
+    if (commit) {
+      if (auto e = cached("info", t, *commit, query, scope)) {
+        co_return fromEntry(*e, hub_.gate().staleReason(err));
+      }
+    }
+    if (answer && answer->status != 429) co_return fromUpstream(std::move(*answer));
+    co_return unavailable(err);
+  }
+  ApiReply reply = fromUpstream(std::move(*answer));
+  if (reply.status != 200) co_return reply;
+  auto sha = jsonTopString(reply.body, "sha");
+  if (sha && isCommitHash(*sha)) {
+    if (!pinned) revisions_.remember(type, t.repo, rev, scope, *sha);
+    cache::MetaEntry e;
+    e.kind = "info";
+    e.repo_type = type;
+    e.repo = t.repo;
+    e.commit = *sha;
+    e.key = query;
+    e.scope = scope;
+    e.status = 200;
+    e.headers = storableHeaders(reply.headers);
+    e.body = reply.body;
+    store(std::move(e));
+  }
+  co_return reply;
+}
+
+asio::awaitable<std::variant<ApiService::Resolved, ApiReply>> ApiService::commitFor(
+    const ApiRequest& r, const std::string& scope) {
+  const auto& t = r.target;
+  const std::string type(repoTypeName(t.type));
+  if (isCommitHash(t.revision)) co_return Resolved{t.revision, ""};
+  if (auto c = revisions_.fresh(type, t.repo, t.revision, scope)) co_return Resolved{*c, ""};
+  // The revision check: the smallest repo-info answer that carries the commit.
+  ApiTarget info = t;
+  info.kind = ApiKind::RepoInfo;
+  std::string target = apiTargetFor(info, t.revision.empty() ? "main" : t.revision) + "?expand=sha";
+  auto answer = co_await hub_.api(bhttp::verb::get, target, "", "", r.authorization);
+  if (!answer || serverTrouble(answer->status)) {
+    Error err = answer ? Error{answer->status == 429 ? ErrorCode::ResourceExhausted
+                                                     : ErrorCode::Unavailable,
+                               "upstream answered " + std::to_string(answer->status)}
+                       : answer.error();
+    if (auto c = revisions_.last(type, t.repo, t.revision, scope)) {
+      co_return Resolved{*c, hub_.gate().staleReason(err)};
+    }
+    if (answer && answer->status != 429) co_return fromUpstream(std::move(*answer));
+    co_return unavailable(err);
+  }
+  if (answer->status != 200) co_return fromUpstream(std::move(*answer));
+  auto sha = jsonTopString(answer->body, "sha");
+  if (!sha || !isCommitHash(*sha)) {
+    co_return errorReply(502, "UpstreamUnavailable",
+                         "upstream revision answer has no commit sha for '" + t.revision + "'");
+  }
+  revisions_.remember(type, t.repo, t.revision, scope, *sha);
+  co_return Resolved{*sha, ""};
+}
+
+asio::awaitable<ApiReply> ApiService::atCommit(const ApiRequest& r, const std::string& kind) {
+  const auto& t = r.target;
+  const std::string scope = scopeFor(hub_.authFor(r.authorization));
+  // The request detail that, with the commit, fully determines the answer.
+  std::string key;
+  std::string form;
+  if (kind == "paths-info") {
+    auto q = parsePathsInfoBody(r.content_type, r.body);
+    if (!q) co_return errorReply(400, "BadRequest", q.error().context);
+    form = pathsInfoFormBody(*q);
+    key = form;
+  } else {
+    key = t.path + "?" + canonicalQuery(t.query);
+  }
+  auto resolved = co_await commitFor(r, scope);
+  if (auto* reply = std::get_if<ApiReply>(&resolved)) co_return std::move(*reply);
+  const Resolved res = std::get<Resolved>(resolved);
+  const std::string& commit = res.commit;
+  if (auto e = cached(kind, t, commit, key, scope)) co_return fromEntry(*e, res.stale);
+  std::string target = apiTargetFor(t, commit);
+  if (kind == "tree") {
+    std::string q = canonicalQuery(t.query);
+    if (!q.empty()) target += "?" + q;
+  }
+  // (No co_await inside ?: — g++ 12 destroys the temporaries of such expressions twice.)
+  bhttp::verb method = bhttp::verb::get;
+  std::string content_type;
+  if (kind != "tree") {
+    method = bhttp::verb::post;
+    content_type = "application/x-www-form-urlencoded";
+  }
+  auto answer = co_await hub_.api(method, target, form, content_type, r.authorization);
+  if (!answer) co_return unavailable(answer.error());
+  if (answer->status == 429) {
+    co_return unavailable(Error{ErrorCode::ResourceExhausted, "upstream answered 429"});
+  }
+  ApiReply reply = fromUpstream(std::move(*answer));
+  if (reply.status == 200) {
+    cache::MetaEntry e;
+    e.kind = kind;
+    e.repo_type = std::string(repoTypeName(t.type));
+    e.repo = t.repo;
+    e.commit = commit;
+    e.key = key;
+    e.scope = scope;
+    e.headers = storableHeaders(reply.headers);
+    e.body = reply.body;
+    store(std::move(e));
+  }
+  co_return reply;
+}
+
+asio::awaitable<ApiReply> ApiService::passThrough(const ApiRequest& r) {
+  auto answer = co_await hub_.api(bhttp::verb::get, r.raw_target, "", "", r.authorization);
+  if (!answer) co_return unavailable(answer.error());
+  if (answer->status == 429) {
+    co_return unavailable(Error{ErrorCode::ResourceExhausted, "upstream answered 429"});
+  }
+  co_return fromUpstream(std::move(*answer));
+}
+
+asio::awaitable<ApiReply> ApiService::write(bhttp::verb method, std::string raw_target,
+                                            std::string body, std::string content_type,
+                                            std::string authorization) {
+  if (!writes_passthrough_) {
+    co_return errorReply(403, "WritesDisabled",
+                         "writes are disabled on this gateway (uploads, commits and repo creation "
+                         "must go to the Hub directly, or set hub.writes = \"passthrough\")");
+  }
+  // Forwarded untouched with the caller's own credentials only (never the gateway's token).
+  if (hub_.gate().offline()) {
+    co_return errorReply(503, "GatewayOffline", "the gateway is in offline mode");
+  }
+  upstream::Request req;
+  req.method = method;
+  auto url = hub_.config().upstream.resolve(raw_target);
+  if (!url) co_return errorReply(400, "BadRequest", url.error().context);
+  req.url = *url;
+  if (!content_type.empty()) req.headers.emplace_back("Content-Type", content_type);
+  if (!authorization.empty()) req.headers.emplace_back("Authorization", authorization);
+  req.body = std::move(body);
+  auto sent = co_await hub_.client().send(std::move(req));
+  if (!sent) co_return unavailable(sent.error());
+  auto& resp = **sent;
+  ApiReply reply;
+  reply.status = resp.status();
+  reply.headers = relayedHeaders(resp.headers());
+  auto all = co_await resp.readAll(64 * 1024 * 1024);
+  if (!all) co_return unavailable(all.error());
+  reply.body = std::move(*all);
+  co_return reply;
+}
+
+}  // namespace hubgate::hub
