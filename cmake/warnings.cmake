@@ -10,6 +10,6 @@ function(hubgate_warnings target)
 endfunction()
 
 if(HUBGATE_SANITIZE)
-  add_compile_options(-fsanitize=${HUBGATE_SANITIZE} -fno-omit-frame-pointer)
+  add_compile_options(-fsanitize=${HUBGATE_SANITIZE} -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${HUBGATE_SANITIZE})
 endif()

@@ -145,8 +145,7 @@ asio::awaitable<ApiReply> ApiService::repoInfo(const ApiRequest& r) {
   } else if (auto commit = revisions_.fresh(type, t.repo, rev, scope)) {
     if (auto e = cached("info", t, *commit, query, scope)) co_return fromEntry(*e, "");
   }
-  std::string target = apiTargetFor(t, rev);
-  if (!query.empty()) target += "?" + query;
+  std::string target = apiTargetFor(t, rev);  // carries the canonical query
   auto answer = co_await hub_.api(bhttp::verb::get, target, "", "", r.authorization);
   if (!answer || serverTrouble(answer->status)) {
     Error err = answer ? Error{answer->status == 429 ? ErrorCode::ResourceExhausted
@@ -191,7 +190,9 @@ asio::awaitable<std::variant<ApiService::Resolved, ApiReply>> ApiService::commit
   // The revision check: the smallest repo-info answer that carries the commit.
   ApiTarget info = t;
   info.kind = ApiKind::RepoInfo;
-  std::string target = apiTargetFor(info, t.revision.empty() ? "main" : t.revision) + "?expand=sha";
+  info.path.clear();
+  info.query = {QueryParam{"expand", "sha"}};
+  std::string target = apiTargetFor(info, t.revision);
   auto answer = co_await hub_.api(bhttp::verb::get, target, "", "", r.authorization);
   if (!answer || serverTrouble(answer->status)) {
     Error err = answer ? Error{answer->status == 429 ? ErrorCode::ResourceExhausted
@@ -233,11 +234,7 @@ asio::awaitable<ApiReply> ApiService::atCommit(const ApiRequest& r, const std::s
   const Resolved res = std::get<Resolved>(resolved);
   const std::string& commit = res.commit;
   if (auto e = cached(kind, t, commit, key, scope)) co_return fromEntry(*e, res.stale);
-  std::string target = apiTargetFor(t, commit);
-  if (kind == "tree") {
-    std::string q = canonicalQuery(t.query);
-    if (!q.empty()) target += "?" + q;
-  }
+  std::string target = apiTargetFor(t, commit);  // carries the canonical query
   // (No co_await inside ?: — g++ 12 destroys the temporaries of such expressions twice.)
   bhttp::verb method = bhttp::verb::get;
   std::string content_type;
