@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -107,6 +108,9 @@ hubgate::Result<Config> loadConfig(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A client that hangs up mid-body must cost one connection, not the process: sendfile(2) has
+  // no MSG_NOSIGNAL, so SIGPIPE is ignored and the write fails with EPIPE instead.
+  std::signal(SIGPIPE, SIG_IGN);
   // Logs go to stderr; stdout carries only the "listening" line and command output.
   spdlog::set_default_logger(spdlog::stderr_color_mt("hubgate"));
   CLI::App app{"hubgate: a pull-through cache and gateway for the Hugging Face Hub"};
