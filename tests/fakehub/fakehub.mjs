@@ -30,7 +30,7 @@ export { GeneratedContent, BufferContent, randomContent, gitBlobSha1, lfsPointer
 export { sha256Hex } from './content.mjs';
 
 const REPO_TYPES = new Set(['model', 'dataset', 'space']);
-const API_MARKERS = new Set(['revision', 'tree', 'paths-info', 'refs', 'commits', 'xet-read-token', 'auth-check']);
+const API_MARKERS = new Set(['revision', 'tree', 'paths-info', 'refs', 'commits', 'xet-read-token', 'auth-check', 'commit', 'preupload']);
 const EXPOSE_HEADERS =
   'X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag,X-Xet-Hash';
 const FIXED_DATE = '2025-01-01T00:00:00.000Z';
@@ -136,6 +136,45 @@ function etagMatches(ifNoneMatch, etag) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Does a request record match a findRequests filter {listener, method, pathIncludes, path (file
+// path), repo, status, hasAuth, range (true: any Range header; string: exact), where(rec)}?
+function recMatches(r, filter = {}) {
+  if (filter.listener && r.listener !== filter.listener) return false;
+  if (filter.method && r.method !== filter.method.toUpperCase()) return false;
+  if (filter.pathIncludes && !r.path.includes(filter.pathIncludes) && !r.decodedPath.includes(filter.pathIncludes)) return false;
+  if (filter.path !== undefined && r.file?.path !== filter.path) return false;
+  if (filter.repo !== undefined && r.file?.repoKey !== filter.repo && r.file?.repoId !== filter.repo) return false;
+  if (filter.status !== undefined && r.status !== filter.status) return false;
+  if (filter.hasAuth !== undefined && r.hasAuth !== filter.hasAuth) return false;
+  if (filter.range === true && !r.range) return false;
+  if (typeof filter.range === 'string' && r.range !== filter.range) return false;
+  if (filter.where && !filter.where(r)) return false;
+  return true;
+}
+
+// Headers a fault adds to its answers (spec.headers may be a function of the fault handle).
+function faultHeaders(f) {
+  const h = f?.spec?.headers;
+  if (!h) return {};
+  return typeof h === 'function' ? h(f) ?? {} : h;
+}
+
+// Deterministic files for a big repo: `count` files spread over nested directories (every 4th at
+// the root, the others up to three levels deep), sizes 40..2039 bytes, every `lfsEvery`-th one
+// (0 = none) LFS with `lfsSize` bytes. Names are unique and never both a file and a directory.
+export function generateFiles(seed, count, { lfsEvery = 0, lfsSize = 20000, ext = 'txt' } = {}) {
+  const dirs = ['', 'data', 'data/train', 'data/train/shards', 'data/test', 'docs', 'models/v1', 'models/v2/extra'];
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const dir = i % 4 === 0 ? '' : dirs[1 + (i % (dirs.length - 1))];
+    const lfs = lfsEvery > 0 && i % lfsEvery === lfsEvery - 1;
+    const name = `${lfs ? 'blob' : 'file'}-${String(i).padStart(4, '0')}.${lfs ? 'bin' : ext}`;
+    const size = lfs ? lfsSize + i : 40 + ((i * 37) % 2000);
+    out.push({ path: dir ? `${dir}/${name}` : name, content: randomContent(`${seed}:${i}`, size), lfs });
+  }
+  return out;
+}
 
 class FileEntry {
   constructor({ path, content, lfs = false }) {
@@ -336,6 +375,7 @@ class FakeHub extends EventEmitter {
       treePageSize: 1000,
       treePageSizeExpand: 50,
       cdnHost: null, // host written into CDN Locations; default: the listen host
+      gzipJson: false, // gzip JSON answers when the client sends Accept-Encoding: gzip
       ...options,
     };
     this.repos = new Map();
@@ -349,6 +389,7 @@ class FakeHub extends EventEmitter {
     this.gates = new Set();
     this.requestSeq = 0;
     this.rateCounters = new Map();
+    this.hooks = [];
   }
 
   async _listen() {
@@ -456,10 +497,11 @@ class FakeHub extends EventEmitter {
   // --- faults --------------------------------------------------------------------------------
 
   // Adds a fault. `match`: {listener: 'hub'|'cdn'|'any', path (file path in the repo), repo (id or
-  // type-key), method, urlIncludes}. `spec`: {status, headers, body, times, abortAfter, wrongBytes,
-  // wrongBytesAt, throttle (bytes/s), pauseAt, holdHeaders, delayMs, ignoreRange, location, gzip,
-  // removeHeaders}. Body faults default to GET only. Returns a handle {gate, headersGate, hits,
-  // remove()}.
+  // type-key), method, urlIncludes, where(req)}. `spec`: {status, headers (object, or function(fault)
+  // returning one, evaluated per answer), body, times, forMs (active for that long from now),
+  // abortAfter, wrongBytes, wrongBytesAt, throttle (bytes/s), pauseAt, holdHeaders, delayMs,
+  // ignoreRange, location, gzip, removeHeaders}. Body faults default to GET only. Returns a handle
+  // {gate, headersGate, hits, until, remove()}.
   fault(match, spec = {}) {
     const bodyFault = ['abortAfter', 'wrongBytes', 'throttle', 'pauseAt', 'ignoreRange', 'gzip'].some(
       (k) => spec[k] !== undefined && spec[k] !== false,
@@ -468,6 +510,7 @@ class FakeHub extends EventEmitter {
       match: { listener: 'any', ...match },
       spec: { ...spec },
       remaining: spec.times ?? (spec.pauseAt !== undefined ? 1 : Infinity),
+      until: spec.forMs !== undefined ? Date.now() + spec.forMs : Infinity,
       hits: 0,
       methods: match.method ? [].concat(match.method).map((m) => m.toUpperCase()) : bodyFault ? ['GET'] : null,
       // Body-only faults are taken when a body is about to be streamed (so a 307/302 hop or a
@@ -489,6 +532,47 @@ class FakeHub extends EventEmitter {
     for (const f of [...this.faults]) f.remove();
   }
 
+  // Answers requests matching `match` (see fault(); default: every Hub request) with 429 for
+  // `seconds`: Retry-After (whole seconds left, at least 1), `RateLimit: "<bucket>";r=0;t=<left>`,
+  // RateLimit-Policy, X-Error-Message. Returns the fault handle (hits, until, remove()).
+  rateLimit(match = {}, { seconds = 5, bucket = 'api', quota = 1000 } = {}) {
+    const left = (f) => Math.max(1, Math.ceil((f.until - Date.now()) / 1000));
+    return this.fault({ listener: 'hub', ...match }, {
+      status: 429,
+      forMs: seconds * 1000,
+      errorMessage: 'Too Many Requests: you have reached your rate limit',
+      body: JSON.stringify({ error: 'You have exceeded our rate limit. Retry later.' }),
+      headers: (f) => ({
+        'Content-Type': 'application/json; charset=utf-8',
+        'Retry-After': String(left(f)),
+        RateLimit: `"${bucket}";r=0;t=${left(f)}`,
+        'RateLimit-Policy': `"fixed window";"${bucket}";q=${quota};w=300`,
+      }),
+    });
+  }
+
+  // Runs `fn(rec, req)` (awaited) before the fake handles a request matching `filter` (the
+  // findRequests filter; only listener/method/pathIncludes/where are known that early), at most
+  // `times` times (default 1). Use it to change the fake at a chosen moment, e.g. move a branch
+  // when the first tree request arrives, or as a gate (`fn` awaits a promise). Returns {hits,
+  // fired (promise of the first matching rec), remove()}.
+  onRequest(filter, fn, { times = 1 } = {}) {
+    let fire;
+    const h = {
+      filter,
+      fn,
+      remaining: times,
+      hits: 0,
+      fired: new Promise((r) => (fire = r)),
+      remove: () => {
+        this.hooks = this.hooks.filter((x) => x !== h);
+      },
+    };
+    h._fire = fire;
+    this.hooks.push(h);
+    return h;
+  }
+
   _gate(name) {
     const g = createGate(name);
     this.gates.add(g);
@@ -499,10 +583,12 @@ class FakeHub extends EventEmitter {
     for (const f of this.faults) {
       const m = f.match;
       if (f.remaining <= 0) continue;
+      if (Date.now() >= f.until) continue;
       if (f.bodyOnly !== (stage === 'body')) continue;
       if (m.listener !== 'any' && m.listener !== listener) continue;
       if (f.methods && !f.methods.includes(req.method)) continue;
       if (m.urlIncludes && !req.url.includes(m.urlIncludes)) continue;
+      if (m.where && !m.where(req)) continue;
       if (m.path !== undefined && (!ident || ident.path !== m.path)) continue;
       if (m.repo !== undefined && (!ident || (ident.repoKey !== m.repo && ident.repoId !== m.repo))) continue;
       f.remaining--;
@@ -521,19 +607,7 @@ class FakeHub extends EventEmitter {
   // Requests matching a filter {listener, method, pathIncludes, path (file path), repo, status,
   // hasAuth, range (true: any Range header; string: exact), where(rec)}.
   findRequests(filter = {}) {
-    return this.requests.filter((r) => {
-      if (filter.listener && r.listener !== filter.listener) return false;
-      if (filter.method && r.method !== filter.method.toUpperCase()) return false;
-      if (filter.pathIncludes && !r.path.includes(filter.pathIncludes) && !r.decodedPath.includes(filter.pathIncludes)) return false;
-      if (filter.path !== undefined && r.file?.path !== filter.path) return false;
-      if (filter.repo !== undefined && r.file?.repoKey !== filter.repo && r.file?.repoId !== filter.repo) return false;
-      if (filter.status !== undefined && r.status !== filter.status) return false;
-      if (filter.hasAuth !== undefined && r.hasAuth !== filter.hasAuth) return false;
-      if (filter.range === true && !r.range) return false;
-      if (typeof filter.range === 'string' && r.range !== filter.range) return false;
-      if (filter.where && !filter.where(r)) return false;
-      return true;
-    });
+    return this.requests.filter((r) => recMatches(r, filter));
   }
 
   countRequests(filter = {}) {
@@ -617,7 +691,21 @@ class FakeHub extends EventEmitter {
     });
     const ctx = { listener, req, res, url: u, rec, fault: null };
     this.emit('request', rec);
-    const run = listener === 'hub' ? this._hub(ctx) : this._cdn(ctx);
+    const hooks = [];
+    for (const h of this.hooks) {
+      if (h.remaining > 0 && recMatches(rec, h.filter)) {
+        h.remaining--;
+        h.hits++;
+        hooks.push(h);
+      }
+    }
+    const run = (async () => {
+      for (const h of hooks) {
+        await h.fn(rec, req);
+        h._fire(rec);
+      }
+      return listener === 'hub' ? this._hub(ctx) : this._cdn(ctx);
+    })();
     run.catch((err) => {
       if (!res.headersSent) {
         this._send(ctx, 500, { 'Content-Type': 'text/plain; charset=utf-8' }, `fakehub internal error: ${err.stack}`);
@@ -661,7 +749,7 @@ class FakeHub extends EventEmitter {
       const headers = { ...(ctx.listener === 'hub' ? this._hubHeaders(ctx, ctx.bucket ?? 'api') : {}) };
       if (s.errorCode) headers['X-Error-Code'] = s.errorCode;
       if (s.errorMessage) headers['X-Error-Message'] = headerSafe(s.errorMessage);
-      Object.assign(headers, s.headers ?? {});
+      Object.assign(headers, faultHeaders(f));
       const body = s.body ?? (s.errorMessage ?? `fault ${s.status}`);
       headers['Content-Type'] ??= 'text/plain; charset=utf-8';
       this._send(ctx, s.status, headers, body);
@@ -673,7 +761,7 @@ class FakeHub extends EventEmitter {
   _finalHeaders(ctx, headers) {
     const s = ctx.fault?.spec;
     if (!s) return headers;
-    const out = { ...headers, ...(s.headers ?? {}) };
+    const out = { ...headers, ...faultHeaders(ctx.fault) };
     for (const h of s.removeHeaders ?? []) {
       for (const k of Object.keys(out)) if (k.toLowerCase() === h.toLowerCase()) delete out[k];
     }
@@ -703,7 +791,14 @@ class FakeHub extends EventEmitter {
   }
 
   _json(ctx, status, obj, headers = {}) {
-    this._send(ctx, status, { 'Content-Type': 'application/json; charset=utf-8', ...headers }, JSON.stringify(obj));
+    let body = Buffer.from(JSON.stringify(obj));
+    const h = { 'Content-Type': 'application/json; charset=utf-8', ...headers };
+    if (this.options.gzipJson && /\bgzip\b/i.test(ctx.req.headers['accept-encoding'] ?? '') && status !== 204 && status !== 304) {
+      body = gzipSync(body);
+      h['Content-Encoding'] = 'gzip';
+      h.Vary = h.Vary ? `${h.Vary}, Accept-Encoding` : 'Accept-Encoding';
+    }
+    this._send(ctx, status, h, body);
   }
 
   _hubError(ctx, status, { code, message, json = false, extra = {} }) {
@@ -1145,6 +1240,10 @@ class FakeHub extends EventEmitter {
       if (await this._preFault(ctx, null)) return;
       return this._json(ctx, 200, { harnesses: {}, standardEnvVars: [] }, this._hubHeaders(ctx, 'api'));
     }
+    if (segs[0] === 'repos' && (segs[1] === 'create' || segs[1] === 'delete') && segs.length === 2) {
+      if (await this._preFault(ctx, null)) return;
+      return this._repoCreateDelete(ctx, segs[1]);
+    }
     const type = { models: 'model', datasets: 'dataset', spaces: 'space' }[segs[0]];
     if (!type) {
       if (await this._preFault(ctx, null)) return;
@@ -1179,6 +1278,11 @@ class FakeHub extends EventEmitter {
       return [safeDecode(arr[0] ?? ''), arr.slice(1)];
     };
 
+    if (marker === 'commit' || marker === 'preupload') {
+      if (req.method !== 'POST') return this._notFoundRoute(ctx);
+      const [rev] = takeRev(after);
+      return this._write(ctx, repo, marker, rev);
+    }
     const denied = this._authorize(ctx, repo, { forFiles: marker === 'xet-read-token' || marker === 'auth-check', json: true });
     if (denied) return this._hubError(ctx, denied.status, denied);
     const hdrs = this._hubHeaders(ctx, 'api');
@@ -1273,6 +1377,105 @@ class FakeHub extends EventEmitter {
       default:
         return this._notFoundRoute(ctx);
     }
+  }
+
+  // --- writes (enough for the npm client's createRepo / uploadFile of regular files) --------------
+
+  // null when the caller may write `repo` (tokens added with {write: true}), else an error.
+  _authorizeWrite(ctx, repo) {
+    const m = /^Bearer\s+(\S+)$/i.exec(ctx.req.headers.authorization ?? '');
+    const info = m && this.tokens.get(m[1]);
+    if (!info) return { status: 401, message: 'Invalid username or password.', json: true };
+    if (repo && repo.private && !repo.readers.has(m[1]) && !info.write) return { status: 404, code: 'RepoNotFound', message: 'Repository not found', json: true };
+    if (!info.write) return { status: 403, message: "You don't have the rights to write to this repository", json: true };
+    return null;
+  }
+
+  async _repoCreateDelete(ctx, what) {
+    const method = ctx.req.method;
+    if ((what === 'create' && method !== 'POST') || (what === 'delete' && method !== 'DELETE')) return this._notFoundRoute(ctx);
+    let j;
+    try {
+      j = JSON.parse((await readBody(ctx.req, 16 * 1024 * 1024)).toString('utf8') || '{}');
+    } catch {
+      return this._hubError(ctx, 400, { message: 'Invalid JSON body', json: true });
+    }
+    const denied = this._authorizeWrite(ctx, null);
+    if (denied) return this._hubError(ctx, denied.status, denied);
+    const type = j.type ?? 'model';
+    if (!REPO_TYPES.has(type) || typeof j.name !== 'string') return this._hubError(ctx, 400, { message: 'Invalid repo', json: true });
+    const id = j.organization ? `${j.organization}/${j.name}` : j.name;
+    const key = repoKey(type, id);
+    const hdrs = this._hubHeaders(ctx, 'api');
+    if (what === 'delete') {
+      if (!this.repos.has(key)) return this._hubError(ctx, 404, { code: 'RepoNotFound', message: 'Repository not found', json: true });
+      this.repos.delete(key);
+      return this._json(ctx, 200, {}, hdrs);
+    }
+    if (this.repos.has(key)) return this._hubError(ctx, 409, { message: `You already created this ${type} repo`, json: true, extra: {} });
+    const files = (j.files ?? []).map((f) => ({ path: f.path, content: Buffer.from(f.content ?? '', f.encoding === 'base64' ? 'base64' : 'utf8') }));
+    const repo = this.addRepo({ type, id, files, private: j.private === true || j.visibility === 'private' });
+    repo.createdViaApi = true;
+    return this._json(ctx, 200, { url: `${this.url}/${typePrefix(type)}${id}`, name: id, id: repo.objectId }, hdrs);
+  }
+
+  async _write(ctx, repo, marker, rev) {
+    const body = await readBody(ctx.req, 64 * 1024 * 1024);
+    if (!repo) {
+      const m = /^Bearer\s+(\S+)$/i.exec(ctx.req.headers.authorization ?? '');
+      if (!(m && this.tokens.has(m[1]))) return this._hubError(ctx, 401, { message: 'Invalid username or password.', json: true });
+      return this._hubError(ctx, 404, { code: 'RepoNotFound', message: 'Repository not found', json: true });
+    }
+    const denied = this._authorizeWrite(ctx, repo);
+    if (denied) return this._hubError(ctx, denied.status, denied);
+    const hdrs = this._hubHeaders(ctx, 'api');
+    const createPr = ['1', 'true', 'True'].includes(ctx.url.searchParams.get('create_pr'));
+    if (!repo.branches.has(rev) && !createPr) {
+      return this._hubError(ctx, 404, { code: 'RevisionNotFound', message: `Invalid rev id: ${rev}`, json: true });
+    }
+    if (marker === 'preupload') {
+      let j;
+      try {
+        j = JSON.parse(body.toString('utf8'));
+      } catch {
+        return this._hubError(ctx, 400, { message: 'Invalid JSON body', json: true });
+      }
+      const files = (j.files ?? []).map((f) => ({ path: f.path, uploadMode: f.size >= 10 * 1024 * 1024 ? 'lfs' : 'regular', shouldIgnore: false }));
+      return this._json(ctx, 200, { files, commitOid: repo.branches.get(rev) ?? repo.commit }, hdrs);
+    }
+    // commit: NDJSON {key: header|file|deletedFile|lfsFile, value}
+    let header = {};
+    const files = [];
+    const remove = [];
+    try {
+      for (const line of body.toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        const { key, value } = JSON.parse(line);
+        if (key === 'header') header = value ?? {};
+        else if (key === 'file') files.push({ path: value.path, content: Buffer.from(value.content ?? '', value.encoding === 'base64' ? 'base64' : 'utf8') });
+        else if (key === 'deletedFile') remove.push(value.path);
+        else return this._hubError(ctx, 422, { message: `fakehub: unsupported commit operation ${key}`, json: true });
+      }
+    } catch (e) {
+      return this._hubError(ctx, 400, { message: `Invalid NDJSON body: ${e.message}`, json: true });
+    }
+    const base = repo.branches.get(rev) ?? repo.commit;
+    if (header.parentCommit && header.parentCommit !== base) {
+      return this._hubError(ctx, 412, { message: 'A commit has happened since. Please refresh and try again.', json: true });
+    }
+    let sha;
+    try {
+      sha = repo.addCommit({ base, files, remove, branch: createPr ? undefined : rev, title: header.summary });
+    } catch (e) {
+      return this._hubError(ctx, 400, { message: e.message, json: true });
+    }
+    const out = { success: true, commitOid: sha, commitUrl: `${this.url}/${typePrefix(repo.type)}${repo.id}/commit/${sha}`, commitMessage: header.summary ?? '', hookOutput: '' };
+    if (createPr) {
+      const n = Math.max(0, ...[...repo.prs.keys()].map(Number)) + 1;
+      repo.setPr(n, sha);
+      out.pullRequestUrl = `${this.url}/${typePrefix(repo.type)}${repo.id}/discussions/${n}`;
+    }
+    return this._json(ctx, 200, out, hdrs);
   }
 
   _sorted(m) {

@@ -408,6 +408,75 @@ describe('fakehub', () => {
     assert.equal(JSON.parse(r.body).error, 'Invalid username or password.');
   });
 
+  test('rate limit window: 429 with Retry-After and RateLimit until it expires', T, async () => {
+    const f = hub.rateLimit({ urlIncludes: '/api/models/org/model/refs' }, { seconds: 2 });
+    const r = await request(`${hub.url}/api/models/org/model/refs`);
+    assert.equal(r.status, 429);
+    const ra = Number(r.headers['retry-after']);
+    assert.ok(ra >= 1 && ra <= 2, `Retry-After ${r.headers['retry-after']}`);
+    assert.match(r.headers.ratelimit, /^"api";r=0;t=[12]$/);
+    assert.match(r.headers['ratelimit-policy'], /"api";q=\d+;w=300/);
+    assert.equal((await request(`${hub.url}/api/models/org/model/revision/main`)).status, 200, 'other paths unaffected');
+    await new Promise((res) => setTimeout(res, Math.max(0, f.until - Date.now()) + 50));
+    assert.equal((await request(`${hub.url}/api/models/org/model/refs`)).status, 200, 'after the window');
+    assert.equal(f.hits, 1);
+  });
+
+  test('request hooks run before the answer (move a branch at the first tree request)', T, async () => {
+    const r0 = hub.addRepo({ id: 'org/hooked', files: [{ path: 'a.txt', content: 'one' }] });
+    const c1 = r0.commit;
+    let c2;
+    const h = hub.onRequest({ pathIncludes: '/api/models/org/hooked/tree/' }, () => {
+      c2 = r0.addCommit({ branch: 'main', files: [{ path: 'a.txt', content: 'two' }] });
+    });
+    const t = await request(`${hub.url}/api/models/org/hooked/tree/main`);
+    assert.equal(JSON.parse(t.body)[0].oid, gitBlobSha1(Buffer.from('two')), 'the hook ran before the answer');
+    assert.equal((await h.fired).path, '/api/models/org/hooked/tree/main');
+    await request(`${hub.url}/api/models/org/hooked/tree/main`);
+    assert.equal(h.hits, 1, 'times defaults to 1');
+    assert.notEqual(c1, c2);
+    assert.equal(r0.commit, c2);
+  });
+
+  test('gzip JSON when the option is on and the client asks', T, async () => {
+    const hz = await startFakeHub({ xet: true, gzipJson: true });
+    try {
+      hz.addRepo({ id: 'org/z', files: [{ path: 'a.txt', content: 'a' }] });
+      const g = await request(`${hz.url}/api/models/org/z/tree/main`, { headers: { 'Accept-Encoding': 'gzip' } });
+      assert.equal(g.headers['content-encoding'], 'gzip');
+      assert.match(g.headers.vary, /Accept-Encoding/);
+      const { gunzipSync } = await import('node:zlib');
+      assert.equal(JSON.parse(gunzipSync(g.body))[0].path, 'a.txt');
+      const p = await request(`${hz.url}/api/models/org/z/tree/main`);
+      assert.equal(p.headers['content-encoding'], undefined);
+      assert.equal(JSON.parse(p.body)[0].path, 'a.txt');
+    } finally {
+      await hz.close();
+    }
+  });
+
+  test('writes: create repo, preupload and commit need a write token', T, async () => {
+    hub.addToken('hf_w', { name: 'w', write: true });
+    const post = (path, body, token, ctype = 'application/json') =>
+      request(`${hub.url}${path}`, { method: 'POST', headers: { 'Content-Type': ctype, ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body });
+    let r = await post('/api/repos/create', JSON.stringify({ name: 'made', organization: 'org', type: 'dataset' }), 'hf_w');
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).url, `${hub.url}/datasets/org/made`);
+    assert.ok(hub.repo('org/made', 'dataset'));
+    assert.equal((await post('/api/repos/create', JSON.stringify({ name: 'made2', organization: 'org' }))).status, 401);
+    assert.equal((await post('/api/repos/create', JSON.stringify({ name: 'made2', organization: 'org' }), 'tok-reader')).status, 403);
+    r = await post('/api/datasets/org/made/preupload/main', JSON.stringify({ files: [{ path: 'x.txt', size: 1, sample: 'eA==' }] }), 'hf_w');
+    assert.deepEqual(JSON.parse(r.body).files, [{ path: 'x.txt', uploadMode: 'regular', shouldIgnore: false }]);
+    const nd = [{ key: 'header', value: { summary: 'add x' } }, { key: 'file', value: { path: 'x.txt', content: 'eA==', encoding: 'base64' } }].map((l) => JSON.stringify(l)).join('\n');
+    assert.equal((await post('/api/datasets/org/made/commit/main', nd, 'tok-reader', 'application/x-ndjson')).status, 403);
+    r = await post('/api/datasets/org/made/commit/main', nd, 'hf_w', 'application/x-ndjson');
+    assert.equal(r.status, 200);
+    const made = hub.repo('org/made', 'dataset');
+    assert.equal(JSON.parse(r.body).commitOid, made.commit);
+    assert.equal(made.file('x.txt').bytes().toString(), 'x');
+    assert.equal(made.commits.get(made.commit).title, 'add x');
+  });
+
   test('down switch: refuse and come back on the same port', T, async () => {
     await hub.setDown(true, { listener: 'hub' });
     const r = await raw(`${hub.url}/api/whoami-v2`, { timeoutMs: 5000 });

@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import http from 'node:http';
 import os from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -92,16 +93,60 @@ export function assertNoXetHints(headers, where = 'response') {
   }
 }
 
+// Paths ($.a[3].b) of every object key starting with "xet" (any case) in a parsed JSON value.
+export function xetKeys(value, where = '$', out = []) {
+  if (Array.isArray(value)) value.forEach((v, i) => xetKeys(v, `${where}[${i}]`, out));
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (/^xet/i.test(k)) out.push(`${where}.${k}`);
+      xetKeys(v, `${where}.${k}`, out);
+    }
+  }
+  return out;
+}
+
+function headerValue(headers, name) {
+  for (const [k, v] of headerEntries(headers)) if (k.toLowerCase() === name) return Array.isArray(v) ? v.join(', ') : String(v);
+  return undefined;
+}
+
+// Throws if a JSON answer (by Content-Type; gzip bodies are inflated) has any key starting with
+// "xet". Non-JSON answers and bodies that do not parse are left alone.
+export function assertNoXetJson(body, headers, where = 'response') {
+  if (!/json/i.test(headerValue(headers, 'content-type') ?? '')) return;
+  let buf = Buffer.isBuffer(body) ? body : Buffer.from(String(body));
+  if (/gzip/i.test(headerValue(headers, 'content-encoding') ?? '') && buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+    try {
+      buf = gunzipSync(buf);
+    } catch {
+      return;
+    }
+  }
+  let json;
+  try {
+    json = JSON.parse(buf.toString('utf8'));
+  } catch {
+    return;
+  }
+  const keys = xetKeys(json);
+  assert.equal(keys.length, 0, `${where}: Xet field(s) in JSON body: ${keys.slice(0, 5).join(', ')}`);
+}
+
 // ------------------------------------------------------------------------------------------
-// HTTP clients (all check for Xet hints).
+// HTTP clients (all check for Xet hints in headers and JSON bodies).
 
 // fetch wrapper for the npm client (`fetch:` option): follows redirects like the client would
 // and checks every answer.
-export function checkedFetch(input, init) {
-  return fetch(input, init).then((resp) => {
-    assertNoXetHints(resp.headers, `fetch ${init?.method ?? 'GET'} ${input}`);
-    return resp;
-  });
+export async function checkedFetch(input, init) {
+  const resp = await fetch(input, init);
+  const where = `fetch ${init?.method ?? 'GET'} ${input}`;
+  assertNoXetHints(resp.headers, where);
+  if (/json/i.test(resp.headers.get('content-type') ?? '') && init?.method !== 'HEAD') {
+    // fetch has already inflated a gzip body; check a copy, hand the original to the caller.
+    const text = await resp.clone().text();
+    assertNoXetJson(text, { 'content-type': resp.headers.get('content-type') }, where);
+  }
+  return resp;
 }
 
 // One request with node's http module: {status, headers (lowercase object), body: Buffer,
@@ -139,7 +184,14 @@ export function request(url, { method = 'GET', headers = {}, timeoutMs = 30000, 
         });
         res.on('end', () => {
           clearTimeout(timer);
-          resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks), complete: res.complete });
+          const body = Buffer.concat(chunks);
+          try {
+            if (checkXet) assertNoXetJson(body, res.headers, `${method} ${u.pathname}`);
+          } catch (e) {
+            reject(e);
+            return;
+          }
+          resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body, complete: res.complete });
         });
         res.on('error', (err) => {
           clearTimeout(timer);
@@ -210,8 +262,12 @@ export async function curl(url, { method = 'GET', headers = {}, timeoutMs = 6000
       headerList.push([k, v]);
       hdrs[k] = k in hdrs ? `${hdrs[k]}, ${v}` : v;
     }
-    if (checkXet) assertNoXetHints(headerList, `curl ${method} ${url}`);
-    return { code, status, headers: hdrs, headerList, body: method === 'HEAD' ? Buffer.alloc(0) : Buffer.concat(out), stderr: Buffer.concat(err).toString() };
+    const body = method === 'HEAD' ? Buffer.alloc(0) : Buffer.concat(out);
+    if (checkXet) {
+      assertNoXetHints(headerList, `curl ${method} ${url}`);
+      assertNoXetJson(body, headerList, `curl ${method} ${url}`);
+    }
+    return { code, status, headers: hdrs, headerList, body, stderr: Buffer.concat(err).toString() };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -242,6 +298,7 @@ export function rawHttp(url, text, { timeoutMs = 10000 } = {}) {
       }
       try {
         assertNoXetHints(headers, 'raw response');
+        assertNoXetJson(buf.subarray(sep + 4), headers, 'raw response');
       } catch (e) {
         return reject(e);
       }
@@ -276,6 +333,74 @@ export function rawHttp(url, text, { timeoutMs = 10000 } = {}) {
     });
     sock.write(text);
   });
+}
+
+// ------------------------------------------------------------------------------------------
+// JSON and snapshot helpers for the metadata tests.
+
+// Parsed JSON body of a request()/curl() answer (gzip inflated).
+export function jsonBody(r) {
+  let buf = r.body;
+  if (/gzip/i.test(r.headers['content-encoding'] ?? '')) buf = gunzipSync(buf);
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (e) {
+    throw new Error(`not JSON (status ${r.status}, content-type ${r.headers['content-type']}): ${buf.toString('utf8').slice(0, 300)}`);
+  }
+}
+
+// paths-info answers are compared without regard to order (the Hub does not promise one; a
+// gateway may canonicalise the request): a copy sorted by `path`.
+export function byPath(list) {
+  assert.ok(Array.isArray(list), `expected a JSON array, got ${JSON.stringify(list).slice(0, 200)}`);
+  return [...list].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+// Deep copy of a JSON value without any key starting with "xet" (what the gateway must answer
+// when the fake Hub's answer carries Xet fields).
+export function stripXet(value) {
+  if (Array.isArray(value)) return value.map(stripXet);
+  if (value && typeof value === 'object') {
+    const out = {};
+    for (const [k, v] of Object.entries(value)) if (!/^xet/i.test(k)) out[k] = stripXet(v);
+    return out;
+  }
+  return value;
+}
+
+// {relative path -> sha256 of the bytes} of every regular file under `dir` (symlinks followed,
+// as the npm client's snapshot folder is made of symlinks into blobs/).
+export async function hashTree(dir) {
+  const { readdir, stat } = await import('node:fs/promises');
+  const out = {};
+  async function walk(rel) {
+    for (const e of await readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      const st = await stat(path.join(dir, r));
+      if (st.isDirectory()) await walk(r);
+      else out[r] = sha256(await readFile(path.join(dir, r)));
+    }
+  }
+  await walk('');
+  return out;
+}
+
+// Hub-side expectation for hashTree(): {path -> sha256} of a fake repo at a revision.
+export function expectedTree(repo, rev = 'main') {
+  const out = {};
+  for (const f of repo.files(rev)) out[f.path] = f.sha256;
+  return out;
+}
+
+// Requests the fake Hub received since `mark` (a number from upstreamMark(hub)).
+export function upstreamMark(hub) {
+  return hub.requests.length;
+}
+export function upstreamSince(hub, mark) {
+  return hub.requests.slice(mark);
+}
+export function describeRequests(recs) {
+  return recs.map((r) => `${r.listener} ${r.method} ${r.url} -> ${r.status}`).join('\n  ') || '(none)';
 }
 
 // ------------------------------------------------------------------------------------------
