@@ -90,7 +90,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
       std::make_unique<hub::RevisionCache>(*impl->index, impl->blocking, c.revision_ttl);
   impl->hub = std::make_unique<hub::HubClient>(*impl->client, hc, *impl->gate);
   impl->api = std::make_unique<hub::ApiService>(*impl->hub, *impl->index, *impl->revisions,
-                                                impl->blocking, c.writes == "passthrough");
+                                                impl->blocking, c.writes == "passthrough",
+                                                c.negative_ttl);
   impl->fill_deps = std::make_unique<cache::FillDeps>(
       cache::FillDeps{impl->store, *impl->index, impl->blocking, impl->metrics});
   impl->fills = std::make_unique<cache::FillRegistry>(impl->metrics);

@@ -35,13 +35,21 @@ ApiReply fromEntry(const cache::MetaEntry& e, std::string stale) {
 
 bool serverTrouble(int status) { return status == 429 || status >= 500; }
 
+bool entryNotFound(const ApiReply& r) {
+  if (r.status != 404) return false;
+  for (const auto& [k, v] : r.headers) {
+    if (k == "X-Error-Code" && v == "EntryNotFound") return true;
+  }
+  return false;
+}
+
 // What a cached answer replays: its content description, not the per-request headers of the
 // exchange it came from (RateLimit counters, request ids).
 std::string storableHeaders(const HeaderList& headers) {
   HeaderList keep;
   for (const auto& [k, v] : headers) {
     if (k == "Content-Type" || k == "Link" || k == "X-Total-Count" || k == "ETag" ||
-        k == "X-Repo-Commit") {
+        k == "X-Repo-Commit" || k == "X-Error-Code" || k == "X-Error-Message") {
       keep.emplace_back(k, v);
     }
   }
@@ -66,12 +74,14 @@ ApiReply errorReply(int status, std::string code, std::string message) {
 }
 
 ApiService::ApiService(HubClient& hub, cache::Index& index, RevisionCache& revisions,
-                       asio::thread_pool& blocking, bool writes_passthrough)
+                       asio::thread_pool& blocking, bool writes_passthrough,
+                       std::chrono::milliseconds negative_ttl)
     : hub_(hub),
       index_(index),
       revisions_(revisions),
       blocking_(blocking),
-      writes_passthrough_(writes_passthrough) {}
+      writes_passthrough_(writes_passthrough),
+      negative_ttl_(negative_ttl) {}
 
 ApiReply ApiService::unavailable(const Error& e) const { return unavailableReply(hub_.gate(), e); }
 
@@ -105,8 +115,14 @@ std::optional<cache::MetaEntry> ApiService::cached(const std::string& kind, cons
   k.key = key;
   k.scope = scope;
   auto found = index_.findMeta(k);
-  if (found && *found) return **found;
-  return std::nullopt;
+  if (!found || !*found) return std::nullopt;
+  if ((*found)->status != 200) {
+    // A negative answer (404 EntryNotFound) is only trusted for the negative TTL.
+    auto age = std::chrono::system_clock::now() -
+               std::chrono::system_clock::time_point(std::chrono::seconds((*found)->fetched_at));
+    if (age > negative_ttl_) return std::nullopt;
+  }
+  return **found;
 }
 
 void ApiService::store(cache::MetaEntry entry) {
@@ -248,8 +264,9 @@ asio::awaitable<ApiReply> ApiService::atCommit(const ApiRequest& r, const std::s
     co_return unavailable(Error{ErrorCode::ResourceExhausted, "upstream answered 429"});
   }
   ApiReply reply = fromUpstream(std::move(*answer));
-  if (reply.status == 200) {
+  if (reply.status == 200 || entryNotFound(reply)) {
     cache::MetaEntry e;
+    e.status = reply.status;
     e.kind = kind;
     e.repo_type = std::string(repoTypeName(t.type));
     e.repo = t.repo;

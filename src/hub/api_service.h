@@ -19,6 +19,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <chrono>
 #include <string>
 
 #include "cache/index.h"
@@ -47,7 +48,8 @@ struct ApiReply {
 class ApiService {
  public:
   ApiService(HubClient& hub, cache::Index& index, RevisionCache& revisions,
-             boost::asio::thread_pool& blocking, bool writes_passthrough);
+             boost::asio::thread_pool& blocking, bool writes_passthrough,
+             std::chrono::milliseconds negative_ttl);
 
   boost::asio::awaitable<ApiReply> handle(const ApiRequest& request);
   // Any non-read request (uploads, commits, repo creation, LFS batch): refused or forwarded.
@@ -77,6 +79,7 @@ class ApiService {
   RevisionCache& revisions_;
   boost::asio::thread_pool& blocking_;
   bool writes_passthrough_;
+  std::chrono::milliseconds negative_ttl_;  // a 404 EntryNotFound at a commit is reused this long
 };
 
 // Reply helpers shared with the resolve route.

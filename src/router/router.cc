@@ -109,8 +109,12 @@ asio::awaitable<http::Response> Router::apiRoute(http::Request& req) {
     r.route = "invalid";
     co_return r;
   }
-  const bool read = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head ||
-                    (req.method() == bhttp::verb::post && parsed->kind == hub::ApiKind::PathsInfo);
+  std::string_view path = req.target().substr(0, req.target().find('?'));
+  // The Xet upload token is fetched with GET but only ever serves an upload.
+  const bool write_route = path.find("/xet-write-token/") != std::string_view::npos;
+  const bool read = !write_route &&
+                    (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head ||
+                     (req.method() == bhttp::verb::post && parsed->kind == hub::ApiKind::PathsInfo));
   if (!read) {
     auto r = fromReply(co_await api_.write(req.method(), std::string(req.target()), req.body(),
                                            field(req, bhttp::field::content_type),
