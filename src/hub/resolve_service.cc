@@ -103,7 +103,8 @@ void ResolveService::rememberMissing(const FileRef& file, const UpstreamReply& r
   e.scope = "any";  // the Hub says the path does not exist at this commit, for everyone
   e.status = 404;
   e.headers = encodeHeaders(reply.headers);
-  asio::post(blocking_, [&index = index_, e = std::move(e)] { (void)index.putMeta(e); });
+  // Inline (no fsync in WAL mode): the next request for the same path must see it.
+  (void)index_.putMeta(e);
 }
 
 void ResolveService::recordFile(const FileRef& file, const FileMeta& meta) {
