@@ -18,10 +18,6 @@ std::unexpected<Error> invalid(std::string msg) {
   return fail(ErrorCode::InvalidArgument, std::move(msg));
 }
 
-bool isAlnum(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
 bool isControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 bool hasControl(std::string_view s) {
@@ -44,38 +40,10 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 // Byte rules shared by revisions and tree paths; `what` is "revision" or "path".
 Result<void> checkDecoded(std::string_view text, std::string_view what) {
-  const std::string prefix = "invalid " + std::string(what) + ": ";
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    if (isControl(c)) return invalid(prefix + "control characters are not allowed");
-    if (c == '\\') return invalid(prefix + "backslashes are not allowed");
-  }
-  if (!isValidUtf8(text)) return invalid(prefix + "not valid UTF-8");
-  for (std::string_view part : split(text, '/')) {
-    if (part.empty()) return invalid(prefix + "empty segment not allowed");
-    if (part == "." || part == "..") return invalid(prefix + "'.' and '..' segments not allowed");
-  }
-  return {};
+  return validateDecoded(text, what);
 }
 
-Result<void> checkRepoName(std::string_view s) {
-  if (s.empty()) return invalid("invalid repo id: empty name");
-  if (s.size() > kMaxRepoSegmentLength) {
-    return invalid("invalid repo id: a name is longer than 96 characters");
-  }
-  if (!isAlnum(static_cast<unsigned char>(s[0]))) {
-    return invalid("invalid repo id: a name must start with a letter or digit");
-  }
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (!isAlnum(c) && c != '.' && c != '_' && c != '-') {
-      return invalid("invalid repo id: only letters, digits, '.', '_' and '-' are allowed");
-    }
-  }
-  if (s.find("..") != std::string_view::npos) return invalid("invalid repo id: '..' not allowed");
-  if (s.ends_with(".git")) return invalid("invalid repo id: a name must not end in '.git'");
-  return {};
-}
+Result<void> checkRepoName(std::string_view s) { return validateRepoName(s); }
 
 // Form-style decoding: '+' is a space, then %XX.
 Result<std::string> formDecode(std::string_view text) {

@@ -237,6 +237,12 @@ Result<ResolveTarget> parseResolveCache(const std::vector<Segment>& segs) {
 
 }  // namespace
 
+Result<void> validateRepoName(std::string_view name) { return checkRepoName(name); }
+
+Result<void> validateDecoded(std::string_view text, std::string_view what) {
+  return checkDecoded(text, what);
+}
+
 std::string_view repoTypeName(RepoType type) {
   switch (type) {
     case RepoType::Model:

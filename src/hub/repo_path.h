@@ -103,4 +103,12 @@ std::string resolveTargetFor(const FileRef& file);
 // True iff `text` is exactly 40 lower-case hex digits (a full git commit id).
 bool isCommitHash(std::string_view text);
 
+// Validation shared by the Hub path parsers (resolve and API routes). InvalidArgument with a
+// message naming the problem.
+// A repo id segment: [A-Za-z0-9][A-Za-z0-9._-]*, at most 96 characters, no "..", no ".git" end.
+Result<void> validateRepoName(std::string_view name);
+// Decoded text (`what` names it in the message: "path", "revision"): no control characters, no
+// backslash, valid UTF-8, no empty, "." or ".." segment between slashes.
+Result<void> validateDecoded(std::string_view text, std::string_view what);
+
 }  // namespace hubgate::hub
