@@ -49,7 +49,10 @@ Fd& Fd::operator=(Fd&& o) noexcept {
 
 Result<Fd> Fd::dup() const {
   int f = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-  if (f < 0) return fail(ErrorCode::ResourceExhausted, "dup: " + errnoText());
+  if (f < 0) {
+    return fail(errno == EMFILE || errno == ENFILE ? ErrorCode::ResourceExhausted : ErrorCode::Internal,
+                "dup: " + errnoText());
+  }
   return Fd(f);
 }
 

@@ -49,13 +49,16 @@ FillSession::~FillSession() {
   }
 }
 
-Result<void> FillSession::start(asio::any_io_executor executor, std::function<void()> on_done) {
+Result<void> FillSession::open() {
   auto temp = deps_.store.createTemp();
   if (!temp) return std::unexpected(temp.error());
   temp_ = std::move(*temp);
+  return {};
+}
+
+void FillSession::start(asio::any_io_executor executor, std::function<void()> on_done) {
   on_done_ = std::move(on_done);
   asio::co_spawn(executor, run(shared_from_this()), asio::detached);
-  return {};
 }
 
 FillSession::Progress FillSession::progress() const {
@@ -203,30 +206,36 @@ asio::awaitable<Result<void>> FillSession::commit() {
 Result<FillRegistry::Joined> FillRegistry::join(const BlobKey& key, const Factory& make,
                                                 asio::any_io_executor executor) {
   std::string k = key.str();
-  std::shared_ptr<FillSession> created;
-  {
-    std::lock_guard lock(mu_);
+  auto live = [&]() -> std::shared_ptr<FillSession> {
     if (auto it = live_.find(k); it != live_.end()) {
-      if (auto s = it->second.lock()) {
-        auto p = s->progress();
-        if (p.state != FillSession::State::Failed) {
-          metrics_.fill_joined.inc();
-          return Joined{s, false};
-        }
+      if (auto s = it->second.lock(); s && s->progress().state != FillSession::State::Failed) {
+        return s;
       }
     }
-    auto made = make();
-    if (!made) return std::unexpected(made.error());
-    created = std::move(*made);
+    return nullptr;
+  };
+  {
+    std::lock_guard lock(mu_);
+    if (auto s = live()) {
+      metrics_.fill_joined.inc();
+      return Joined{s, false};
+    }
+  }
+  // Created and opened outside the lock (file creation), published only once readable.
+  auto made = make();
+  if (!made) return std::unexpected(made.error());
+  std::shared_ptr<FillSession> created = std::move(*made);
+  if (auto opened = created->open(); !opened) return std::unexpected(opened.error());
+  {
+    std::lock_guard lock(mu_);
+    if (auto s = live()) {  // another request won the race: use its session, drop ours
+      metrics_.fill_joined.inc();
+      return Joined{s, false};
+    }
     live_[k] = created;
   }
-  // Started outside the lock: start() creates a file and spawns the coroutine.
   FillSession* raw = created.get();
-  auto started = created->start(executor, [this, k, raw] { forget(k, raw); });
-  if (!started) {
-    forget(k, raw);
-    return std::unexpected(started.error());
-  }
+  created->start(executor, [this, k, raw] { forget(k, raw); });
   return Joined{created, true};
 }
 

@@ -84,9 +84,12 @@ class FillSession : public std::enable_shared_from_this<FillSession> {
   FillSession(BlobKey key, std::uint64_t size, std::unique_ptr<FillSource> source, FillDeps& deps);
   ~FillSession();
 
-  // Creates the temp file and starts the fill coroutine on `executor`. `on_done` runs once when
-  // the session reaches a terminal state (used by the registry to forget it).
-  Result<void> start(boost::asio::any_io_executor executor, std::function<void()> on_done);
+  // Creates the temp file. Must succeed before the session is shared with any reader
+  // (openReader() needs the file); FillRegistry::join does this before publishing the session.
+  Result<void> open();
+  // Starts the fill coroutine on `executor`. `on_done` runs once when the session reaches a
+  // terminal state (used by the registry to forget it). REQUIRES: open() succeeded.
+  void start(boost::asio::any_io_executor executor, std::function<void()> on_done);
 
   const BlobKey& key() const { return key_; }
   std::uint64_t size() const { return size_; }

@@ -67,7 +67,8 @@ class FillSessionTest : public ::testing::Test {
                                 std::uint64_t* max_released_before_commit = nullptr) {
     auto session = std::make_shared<FillSession>(
         key, body.size(), std::make_unique<ScriptedSource>(body, std::move(cuts), offsets), *deps_);
-    EXPECT_TRUE(session->start(asio::make_strand(ioc_), {}));
+    EXPECT_TRUE(session->open());
+    session->start(asio::make_strand(ioc_), {});
     asio::co_spawn(asio::make_strand(ioc_),
                    [session, max_released_before_commit]() -> asio::awaitable<void> {
                      std::uint64_t seen = 0;

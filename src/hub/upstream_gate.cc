@@ -51,7 +51,7 @@ UpstreamGate::HeaderList UpstreamGate::rateHeaders() const {
 
 std::string UpstreamGate::staleReason(const Error& e) const {
   if (offline_) return "offline";
-  if (e.code == ErrorCode::ResourceExhausted) return "rate-limited";
+  if (e.code == ErrorCode::ResourceExhausted && backoffSecondsLeft() > 0) return "rate-limited";
   return "upstream-unavailable";
 }
 

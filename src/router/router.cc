@@ -44,7 +44,7 @@ constexpr std::size_t kGzipMinBytes = 1024;
 
 http::Response Router::fromError(const Error& e) const {
   if (e.code == ErrorCode::Unavailable || e.code == ErrorCode::Timeout ||
-      e.code == ErrorCode::ResourceExhausted) {
+      (e.code == ErrorCode::ResourceExhausted && gate_.backoffSecondsLeft() > 0)) {
     return fromReply(hub::unavailableReply(gate_, e));
   }
   if (e.code == ErrorCode::Forbidden) {
