@@ -181,5 +181,37 @@ TEST_F(FillSessionTest, RegistryJoinsTheLiveSession) {
   EXPECT_EQ(offsets.size(), 1u);  // one upstream transfer
 }
 
+// Regression: a session used to be published in the registry before its temp file existed, so
+// a request joining at that moment could not open a reader (it answered an error). A join that
+// arrives while the first request is still creating its session must get a readable session.
+TEST_F(FillSessionTest, JoinerDuringCreationGetsAReadableSession) {
+  std::string body = content(10'000);
+  BlobKey key{DigestKind::Sha256, sha256Hex(body)};
+  std::vector<std::uint64_t> offsets;
+  FillRegistry registry(metrics_);
+  std::shared_ptr<FillSession> inner;
+  bool nested = false;
+  FillRegistry::Factory make = [&]() -> Result<std::shared_ptr<FillSession>> {
+    if (!nested) {  // a second request arrives while the first one is creating its session
+      nested = true;
+      auto j = registry.join(key, make, asio::make_strand(ioc_));
+      EXPECT_TRUE(j && j->session->openReader());
+      if (j) inner = j->session;
+    }
+    return std::make_shared<FillSession>(
+        key, body.size(),
+        std::make_unique<ScriptedSource>(body, std::vector<std::optional<std::size_t>>{}, offsets),
+        *deps_);
+  };
+  auto outer = registry.join(key, make, asio::make_strand(ioc_));
+  ASSERT_TRUE(outer);
+  EXPECT_EQ(outer->session, inner);
+  EXPECT_FALSE(outer->started);
+  EXPECT_TRUE(outer->session->openReader());
+  ioc_.run_for(std::chrono::seconds(10));
+  EXPECT_EQ(outer->session->progress().state, FillSession::State::Committed);
+  EXPECT_EQ(offsets.size(), 1u);  // still one upstream transfer
+}
+
 }  // namespace
 }  // namespace hubgate::cache
