@@ -14,12 +14,16 @@ import { generateFiles, randomContent, startFakeHub } from '../fakehub/fakehub.m
 import {
   byPath,
   checkedFetch,
+  collect,
   curl,
   describeRequests,
   expectedTree,
+  fakeJson,
   hashTree,
   jsonBody,
   makeTempDir,
+  nextLink,
+  recordingFetch,
   request,
   sleep,
   startGateway,
@@ -32,34 +36,6 @@ const T = { timeout: 60000 };
 // The npm client logs every download with console.debug; keep the test output readable.
 console.debug = () => {};
 const PAGE = 50;
-
-// The fake's own answer to the same request (no gateway), Xet fields removed.
-async function fakeJson(hub, pathAndQuery, opts = {}) {
-  const r = await request(`${hub.url}${pathAndQuery}`, { ...opts, checkXet: false });
-  assert.equal(r.status, 200, `fake ${pathAndQuery}: ${r.status} ${r.body.toString().slice(0, 200)}`);
-  return stripXet(jsonBody(r));
-}
-
-// A fetch for the npm client that records every answer (url, status, Link) and checks it.
-function recordingFetch(log) {
-  return async (input, init) => {
-    const resp = await checkedFetch(input, init);
-    log.push({ url: String(input), method: init?.method ?? 'GET', status: resp.status, link: resp.headers.get('link'), headers: resp.headers });
-    return resp;
-  };
-}
-
-function nextLink(value) {
-  if (!value) return null;
-  const m = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(value);
-  return m ? m[1] : null;
-}
-
-async function collect(gen) {
-  const out = [];
-  for await (const x of gen) out.push(x);
-  return out;
-}
 
 describe('metadata API', () => {
   let hub;

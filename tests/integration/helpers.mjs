@@ -738,3 +738,45 @@ export const COUNTERS = [
 export function delta(after, before, name, filter = {}) {
   return after.sum(name, filter) - before.sum(name, filter);
 }
+
+// ---- shared by the metadata tests ------------------------------------------------------------
+
+// URL prefix of a repo type ("" for models) and a path encoded per segment, as clients send them.
+export const repoPrefix = (type) => (type === 'model' ? '' : `${type}s/`);
+export const encPath = (p) => p.split('/').map(encodeURIComponent).join('/');
+
+// The fake's own answer to the same request (no gateway), Xet fields removed.
+export async function fakeJson(hub, pathAndQuery, opts = {}) {
+  const r = await request(`${hub.url}${pathAndQuery}`, { ...opts, checkXet: false });
+  assert.equal(r.status, 200, `fake ${pathAndQuery}: ${r.status} ${r.body.toString().slice(0, 200)}`);
+  return stripXet(jsonBody(r));
+}
+
+// The URL of a `Link: <url>; rel="next"` header value, or null.
+export function nextLink(value) {
+  const m = value ? /<([^>]+)>\s*;\s*rel="?next"?/i.exec(value) : null;
+  return m ? m[1] : null;
+}
+
+export async function collect(gen) {
+  const out = [];
+  for await (const x of gen) out.push(x);
+  return out;
+}
+
+// A fetch for the npm client that checks every answer (checkedFetch) and records its URL,
+// method, status, Link and stale marker in `log`.
+export function recordingFetch(log) {
+  return async (input, init) => {
+    const resp = await checkedFetch(input, init);
+    log.push({
+      url: String(input),
+      method: init?.method ?? 'GET',
+      status: resp.status,
+      link: resp.headers.get('link'),
+      stale: resp.headers.get('x-hubgate-stale'),
+      headers: resp.headers,
+    });
+    return resp;
+  };
+}

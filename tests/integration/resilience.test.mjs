@@ -14,10 +14,14 @@ import {
   checkedFetch,
   curl,
   describeRequests,
+  encPath,
   expectedTree,
   hashTree,
   jsonBody,
   makeTempDir,
+  nextLink,
+  recordingFetch,
+  repoPrefix,
   request,
   sha256,
   sleep,
@@ -31,13 +35,6 @@ const T = { timeout: 60000 };
 // The npm client logs every download with console.debug; keep the test output readable.
 console.debug = () => {};
 const TTL_MS = 300;
-const prefix = (type) => (type === 'model' ? '' : `${type}s/`);
-const encPath = (p) => p.split('/').map(encodeURIComponent).join('/');
-
-function nextLink(value) {
-  const m = value ? /<([^>]+)>\s*;\s*rel="?next"?/i.exec(value) : null;
-  return m ? m[1] : null;
-}
 
 // Follows tree pages through the gateway; returns {entries, first (first answer)}.
 async function treeAll(startUrl) {
@@ -52,15 +49,6 @@ async function treeAll(startUrl) {
     url = nextLink(r.headers.link);
   }
   return { entries, first };
-}
-
-// A fetch for the npm client recording every answer's URL, status and stale marker.
-function recordingFetch(log) {
-  return async (input, init) => {
-    const resp = await checkedFetch(input, init);
-    log.push({ url: String(input), status: resp.status, stale: resp.headers.get('x-hubgate-stale') });
-    return resp;
-  };
 }
 
 const PI_PATHS = ['file-0000.txt', 'data', 'missing.txt'];
@@ -126,7 +114,7 @@ describe('upstream down', () => {
       assert.deepEqual(byPath(jsonBody(pi)), byPath(seen[type].pathsInfo), `${w}: paths-info at main`);
       assert.equal(pi.headers['x-hubgate-stale'], reason, `${w}: paths-info X-Hubgate-Stale`);
       for (const f of repo.files().slice(0, 6)) {
-        const u = `${gw.url}/${prefix(type)}${repo.id}/resolve/main/${encPath(f.path)}`;
+        const u = `${gw.url}/${repoPrefix(type)}${repo.id}/resolve/main/${encPath(f.path)}`;
         const h = await curl(u, { method: 'HEAD' });
         assert.equal(h.status, 200, `${w}: HEAD ${f.path}: ${h.status}`);
         assert.equal(h.headers['x-repo-commit'], repo.commit, `${w}: HEAD ${f.path}: X-Repo-Commit`);

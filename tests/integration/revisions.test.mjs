@@ -11,12 +11,17 @@ import { generateFiles, randomContent, startFakeHub } from '../fakehub/fakehub.m
 import {
   byPath,
   checkedFetch,
+  collect,
   curl,
   describeRequests,
+  encPath,
   expectedTree,
+  fakeJson,
   hashTree,
   jsonBody,
   makeTempDir,
+  nextLink,
+  repoPrefix,
   request,
   sha256,
   sleep,
@@ -30,25 +35,6 @@ const T = { timeout: 60000 };
 // The npm client logs every download with console.debug; keep the test output readable.
 console.debug = () => {};
 const TYPES = ['model', 'dataset', 'space'];
-const prefix = (type) => (type === 'model' ? '' : `${type}s/`);
-const encPath = (p) => p.split('/').map(encodeURIComponent).join('/');
-
-async function fakeJson(hub, pathAndQuery, opts = {}) {
-  const r = await request(`${hub.url}${pathAndQuery}`, { ...opts, checkXet: false });
-  assert.equal(r.status, 200, `fake ${pathAndQuery}: ${r.status} ${r.body.toString().slice(0, 200)}`);
-  return stripXet(jsonBody(r));
-}
-
-function nextLink(value) {
-  const m = value ? /<([^>]+)>\s*;\s*rel="?next"?/i.exec(value) : null;
-  return m ? m[1] : null;
-}
-
-async function collect(gen) {
-  const out = [];
-  for await (const x of gen) out.push(x);
-  return out;
-}
 
 // The request sequence of a snapshot download by a client that pins the commit after one
 // revision call (huggingface_hub / npm): revision -> tree pages at the sha -> HEAD + GET per file.
@@ -66,7 +52,7 @@ async function manualSnapshot(gwUrl, repo, rev = 'main') {
   }
   const out = {};
   for (const p of files) {
-    const u = `${gwUrl}/${prefix(repo.type)}${repo.id}/resolve/${sha}/${encPath(p)}`;
+    const u = `${gwUrl}/${repoPrefix(repo.type)}${repo.id}/resolve/${sha}/${encPath(p)}`;
     const h = await request(u, { method: 'HEAD' });
     assert.ok(h.status === 200, `HEAD ${p}: ${h.status}`);
     const g = await request(u);
@@ -157,7 +143,7 @@ describe('revision encodings on API routes and resolve', () => {
         // resolve: bytes and X-Repo-Commit of the right commit
         for (const p of ['x#y.txt', 'sub dir/a b.txt', 'ünï/ファイル.txt', 'README.md', 'w.bin']) {
           const f = repo.file(p, commit);
-          const r = await curl(`${gw.url}/${prefix(type)}${repo.id}/resolve/${rev}/${encPath(p)}`);
+          const r = await curl(`${gw.url}/${repoPrefix(type)}${repo.id}/resolve/${rev}/${encPath(p)}`);
           assert.equal(r.status, 200, `${w}: resolve ${p}: ${r.status}`);
           assert.equal(sha256(r.body), f.sha256, `${w}: resolve ${p}: bytes`);
           assert.equal(r.headers['x-repo-commit'], commit, `${w}: resolve ${p}: X-Repo-Commit`);
