@@ -21,21 +21,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "oracles.h"
 #include "hub/json_rewrite.h"
 #include "hub/paths_info.h"
 
 namespace {
 
+using namespace hubgate::fuzz;
+
 using Json = nlohmann::ordered_json;
 using hubgate::ErrorCode;
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "json_rewrite_fuzz: invariant violated: %s\n", what);
-    std::abort();
-  }
-}
-#define CHECK(cond) check((cond), #cond)
 
 bool isXetKey(std::string_view key) {
   if (key.size() < 3) return false;
@@ -65,21 +61,6 @@ Json parse(std::string_view s) {
   return Json::parse(s.begin(), s.end(), nullptr, /*allow_exceptions=*/false);
 }
 
-bool safePath(std::string_view s) {
-  if (s.empty()) return false;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F || c == '\\') return false;
-  }
-  std::size_t start = 0;
-  while (true) {
-    std::size_t end = s.find('/', start);
-    std::string_view part = s.substr(start, end == std::string_view::npos ? end : end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (end == std::string_view::npos) return true;
-    start = end + 1;
-  }
-}
 
 }  // namespace
 
@@ -114,7 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto q = hubgate::hub::parsePathsInfoBody("application/json", input);
   if (q) {
-    for (const std::string& p : q->paths) CHECK(safePath(p));
+    for (const std::string& p : q->paths) CHECK(safeComponents(p));
     CHECK(q->paths.size() <= hubgate::hub::kMaxPathsInfoPaths);
   } else {
     CHECK(q.error().code == ErrorCode::InvalidArgument && !q.error().context.empty());

@@ -15,9 +15,12 @@
 #include <string>
 #include <string_view>
 
+#include "oracles.h"
 #include "http/range.h"
 
 namespace {
+
+using namespace hubgate::fuzz;
 
 using hubgate::http::ByteRange;
 using hubgate::http::evaluateRange;
@@ -25,13 +28,6 @@ using hubgate::http::ifNoneMatchMatches;
 using hubgate::http::RangeDecision;
 using hubgate::http::RangeKind;
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "range_fuzz: invariant violated: %s\n", what);
-    std::abort();
-  }
-}
-#define CHECK(cond) check((cond), #cond)
 
 class Reader {
  public:
