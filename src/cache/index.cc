@@ -52,7 +52,41 @@ CREATE TABLE IF NOT EXISTS revisions(
   commit_sha TEXT NOT NULL,
   fetched_at_ms INTEGER NOT NULL,
   PRIMARY KEY(repo_type, repo, revision, scope)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gateway_keys(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  credential TEXT NOT NULL,
+  allow TEXT NOT NULL,
+  deny TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entitlements(
+  scope TEXT NOT NULL,
+  repo_type TEXT NOT NULL,
+  repo TEXT NOT NULL,
+  granted_at_ms INTEGER NOT NULL,
+  files INTEGER NOT NULL,
+  PRIMARY KEY(scope, repo_type, repo)) WITHOUT ROWID;
 )sql";
+
+// Globs are stored one per line (a glob never contains a newline: validated by auth/).
+std::string joinLines(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += s + "\n";
+  return out;
+}
+std::vector<std::string> splitLines(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    auto nl = s.find('\n', pos);
+    if (nl == std::string::npos) nl = s.size();
+    if (nl > pos) out.push_back(s.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
 
 std::int64_t nowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -290,6 +324,117 @@ class SqliteIndex final : public Index {
     s.bind(1, repo_type).bind(2, repo).bind(3, revision).bind(4, scope).bind(5, commit).bind(6, std::int64_t{ms});
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putRevision failed");
     return {};
+  }
+
+  Result<void> putKey(const KeyRecord& k) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_,
+           "INSERT OR REPLACE INTO gateway_keys(id, name, digest, credential, allow, deny, "
+           "created_at, revoked_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    s.bind(1, k.id).bind(2, k.name).bind(3, k.digest).bind(4, k.credential);
+    s.bind(5, joinLines(k.allow)).bind(6, joinLines(k.deny));
+    s.bind(7, k.created_at ? k.created_at : nowUnix()).bind(8, k.revoked_at);
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putKey failed");
+    return {};
+  }
+
+  static KeyRecord keyFrom(const Stmt& s) {
+    KeyRecord k;
+    k.id = s.text(0);
+    k.name = s.text(1);
+    k.digest = s.text(2);
+    k.credential = s.text(3);
+    k.allow = splitLines(s.text(4));
+    k.deny = splitLines(s.text(5));
+    k.created_at = s.i64(6);
+    k.revoked_at = s.i64(7);
+    return k;
+  }
+
+  Result<std::optional<KeyRecord>> findKey(const std::string& id) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT id, name, digest, credential, allow, deny, created_at, revoked_at FROM "
+           "gateway_keys WHERE id=?1");
+    s.bind(1, id);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<KeyRecord>();
+    if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findKey failed");
+    return keyFrom(s);
+  }
+
+  Result<std::vector<KeyRecord>> listKeys() override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT id, name, digest, credential, allow, deny, created_at, revoked_at FROM "
+           "gateway_keys ORDER BY created_at, id");
+    std::vector<KeyRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(keyFrom(s));
+    if (rc != SQLITE_DONE) return fail(ErrorCode::Internal, "index listKeys failed");
+    return out;
+  }
+
+  Result<bool> revokeKey(const std::string& id) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_, "UPDATE gateway_keys SET revoked_at=?2 WHERE id=?1 AND revoked_at=0");
+    s.bind(1, id).bind(2, nowUnix());
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index revokeKey failed");
+    return sqlite3_changes(writer_) > 0;
+  }
+
+  Result<std::optional<EntitlementRecord>> findEntitlement(const std::string& scope,
+                                                           const std::string& repo_type,
+                                                           const std::string& repo) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT granted_at_ms, files FROM entitlements WHERE scope=?1 AND repo_type=?2 AND "
+           "repo=?3");
+    s.bind(1, scope).bind(2, repo_type).bind(3, repo);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<EntitlementRecord>();
+    if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findEntitlement failed");
+    return EntitlementRecord{s.i64(0), s.i64(1) != 0};
+  }
+
+  Result<void> putEntitlement(const std::string& scope, const std::string& repo_type,
+                              const std::string& repo, const EntitlementRecord& e) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_,
+           "INSERT OR REPLACE INTO entitlements(scope, repo_type, repo, granted_at_ms, files) "
+           "VALUES(?1, ?2, ?3, ?4, ?5)");
+    s.bind(1, scope).bind(2, repo_type).bind(3, repo).bind(4, e.granted_at_ms);
+    s.bind(5, std::int64_t{e.files ? 1 : 0});
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putEntitlement failed");
+    return {};
+  }
+
+  Result<void> removeEntitlement(const std::string& scope, const std::string& repo_type,
+                                 const std::string& repo) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_, "DELETE FROM entitlements WHERE scope=?1 AND repo_type=?2 AND repo=?3");
+    s.bind(1, scope).bind(2, repo_type).bind(3, repo);
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index removeEntitlement failed");
+    return {};
+  }
+
+  Result<IndexStats> stats() override {
+    std::lock_guard lock(readMu());
+    IndexStats st;
+    Stmt b(readDb(), "SELECT count(*), coalesce(sum(size), 0) FROM blobs");
+    if (b.step() != SQLITE_ROW) return fail(ErrorCode::Internal, "index stats failed");
+    st.blobs = static_cast<std::uint64_t>(b.i64(0));
+    st.blob_bytes = static_cast<std::uint64_t>(b.i64(1));
+    Stmt f(readDb(), "SELECT count(*) FROM files");
+    if (f.step() != SQLITE_ROW) return fail(ErrorCode::Internal, "index stats failed");
+    st.files = static_cast<std::uint64_t>(f.i64(0));
+    Stmt a(readDb(), "SELECT count(*) FROM answers");
+    if (a.step() != SQLITE_ROW) return fail(ErrorCode::Internal, "index stats failed");
+    st.answers = static_cast<std::uint64_t>(a.i64(0));
+    Stmt k(readDb(), "SELECT count(*) FROM gateway_keys WHERE revoked_at=0");
+    if (k.step() != SQLITE_ROW) return fail(ErrorCode::Internal, "index stats failed");
+    st.keys_active = static_cast<std::uint64_t>(k.i64(0));
+    return st;
   }
 
   int formatVersion() const override { return version_; }

@@ -5,6 +5,8 @@
 //   files     (repo_type, repo, commit, path) -> blob     file identity at an immutable commit
 //   answers   Hub metadata answers at a commit (info, tree pages, paths-info, 404s)
 //   revisions (repo_type, repo, revision, scope) -> last commit seen
+//   gateway_keys  id -> digest, credential name, repo globs     (no key in plain text)
+//   entitlements  (scope, repo_type, repo) -> last confirmation (scope = "anon" | token digest)
 // A file row may exist before its blob (written when the Hub told us the identity); lookups
 // that serve bytes join both, so a file row alone never makes a hit.
 //
@@ -79,6 +81,33 @@ struct RevisionEntry {
   std::int64_t fetched_at = 0;  // unix milliseconds
 };
 
+// A gateway API key (issue 4). Only the key's digest is stored; `id` is its public part.
+struct KeyRecord {
+  std::string id;          // public identifier, embedded in the key ("hgk_<id>_<secret>")
+  std::string name;        // operator's label
+  std::string digest;      // sha256 hex of the whole key
+  std::string credential;  // named upstream credential it maps to; "" = anonymous
+  std::vector<std::string> allow;  // repo globs; empty = every repo
+  std::vector<std::string> deny;   // repo globs; deny wins over allow
+  std::int64_t created_at = 0;     // unix seconds
+  std::int64_t revoked_at = 0;     // unix seconds, 0 = active
+};
+
+// A confirmed (caller scope, repo) access, and what it covers (auth/entitlements.h).
+struct EntitlementRecord {
+  std::int64_t granted_at_ms = 0;  // unix milliseconds
+  bool files = false;              // true: file downloads confirmed; false: metadata only
+};
+
+// Totals for the admin API.
+struct IndexStats {
+  std::uint64_t blobs = 0;
+  std::uint64_t blob_bytes = 0;
+  std::uint64_t files = 0;
+  std::uint64_t answers = 0;
+  std::uint64_t keys_active = 0;
+};
+
 class Index {
  public:
   // Opens (creating if needed) the index at `path` (":memory:" for tests). Fails with
@@ -106,6 +135,22 @@ class Index {
   virtual Result<void> putRevision(const std::string& repo_type, const std::string& repo,
                                    const std::string& revision, const std::string& scope,
                                    const std::string& commit) = 0;
+
+  virtual Result<void> putKey(const KeyRecord& key) = 0;
+  virtual Result<std::optional<KeyRecord>> findKey(const std::string& id) = 0;
+  virtual Result<std::vector<KeyRecord>> listKeys() = 0;
+  // Marks the key revoked; false when no active key has that id.
+  virtual Result<bool> revokeKey(const std::string& id) = 0;
+
+  virtual Result<std::optional<EntitlementRecord>> findEntitlement(const std::string& scope,
+                                                                   const std::string& repo_type,
+                                                                   const std::string& repo) = 0;
+  virtual Result<void> putEntitlement(const std::string& scope, const std::string& repo_type,
+                                      const std::string& repo, const EntitlementRecord& e) = 0;
+  virtual Result<void> removeEntitlement(const std::string& scope, const std::string& repo_type,
+                                         const std::string& repo) = 0;
+
+  virtual Result<IndexStats> stats() = 0;
   virtual int formatVersion() const = 0;
 };
 

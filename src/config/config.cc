@@ -23,8 +23,9 @@ Result<std::chrono::milliseconds> parseDuration(std::string_view key, std::strin
   if (unit == "ms") return std::chrono::milliseconds(n);
   if (unit == "s" || unit.empty()) return std::chrono::milliseconds(n * 1000);
   if (unit == "m") return std::chrono::milliseconds(n * 60'000);
+  if (unit == "h") return std::chrono::milliseconds(n * 3'600'000);
   return fail(ErrorCode::InvalidArgument, std::string(key) + ": unknown duration unit '" +
-                                              std::string(unit) + "' (use ms, s or m)");
+                                              std::string(unit) + "' (use ms, s, m or h)");
 }
 
 std::vector<std::string> splitList(std::string_view s) {
@@ -83,6 +84,59 @@ std::function<Result<void>(Config&, const std::string&)> duration(
   };
 }
 
+std::function<Result<void>(Config&, const std::string&)> boolean(bool Config::*field,
+                                                                 const char* key) {
+  return [field, key](Config& c, const std::string& v) -> Result<void> {
+    if (v == "true" || v == "1") {
+      c.*field = true;
+    } else if (v == "false" || v == "0") {
+      c.*field = false;
+    } else {
+      return fail(ErrorCode::InvalidArgument, std::string(key) + ": expected true or false");
+    }
+    return {};
+  };
+}
+
+// "name=path,name2=path2" (env form) or one TOML key per name.
+Result<void> addCredential(Config& c, const std::string& name, const std::string& file) {
+  if (name.empty() || name.size() > 64 ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+          std::string::npos) {
+    return fail(ErrorCode::InvalidArgument,
+                "credentials: name '" + name + "' must be 1-64 letters, digits, '_' or '-'");
+  }
+  if (file.empty()) {
+    return fail(ErrorCode::InvalidArgument, "credentials." + name + ": expected a token file path");
+  }
+  for (auto& [n, f] : c.credential_files) {
+    if (n == name) {
+      f = file;
+      return {};
+    }
+  }
+  c.credential_files.emplace_back(name, file);
+  return {};
+}
+
+// Reads a secret from a file that only its owner may read. `key` names it in errors.
+Result<std::string> readSecretFile(const std::string& key, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return fail(ErrorCode::InvalidArgument, key + ": cannot read '" + path + "'");
+  }
+  if ((st.st_mode & 077) != 0) {
+    return fail(ErrorCode::InvalidArgument,
+                key + ": '" + path + "' is readable by group or others; chmod 600 it");
+  }
+  std::ifstream in(path);
+  std::string secret;
+  std::getline(in, secret);
+  while (!secret.empty() && (secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+  if (secret.empty()) return fail(ErrorCode::InvalidArgument, key + ": file is empty");
+  return secret;
+}
+
 const std::vector<Key>& keys() {
   static const std::vector<Key> k = {
       {"server.listen", "HUBGATE_LISTEN", text(&Config::listen)},
@@ -105,19 +159,35 @@ const std::vector<Key>& keys() {
       {"upstream.idle_timeout", "HUBGATE_IDLE_TIMEOUT",
        duration(&Config::idle_timeout, "upstream.idle_timeout")},
       {"upstream.ca_file", "HUBGATE_CA_FILE", text(&Config::ca_file)},
-      {"upstream.offline", "HUBGATE_OFFLINE", [](Config& c, const std::string& v) -> Result<void> {
-         if (v == "true" || v == "1") {
-           c.offline = true;
-         } else if (v == "false" || v == "0") {
-           c.offline = false;
-         } else {
-           return fail(ErrorCode::InvalidArgument, "upstream.offline: expected true or false");
-         }
-         return {};
-       }},
+      {"upstream.offline", "HUBGATE_OFFLINE", boolean(&Config::offline, "upstream.offline")},
+      {"upstream.allow_private_addresses", "HUBGATE_ALLOW_PRIVATE_ADDRESSES",
+       boolean(&Config::allow_private_addresses, "upstream.allow_private_addresses")},
       {"hub.revision_ttl", "HUBGATE_REVISION_TTL", duration(&Config::revision_ttl, "hub.revision_ttl")},
       {"hub.negative_ttl", "HUBGATE_NEGATIVE_TTL", duration(&Config::negative_ttl, "hub.negative_ttl")},
       {"hub.writes", "HUBGATE_WRITES", text(&Config::writes)},
+      {"access.require_key", "HUBGATE_REQUIRE_KEY",
+       boolean(&Config::require_key, "access.require_key")},
+      {"access.entitlement_ttl", "HUBGATE_ENTITLEMENT_TTL",
+       duration(&Config::entitlement_ttl, "access.entitlement_ttl")},
+      {"access.offline_grace", "HUBGATE_OFFLINE_GRACE",
+       duration(&Config::offline_grace, "access.offline_grace")},
+      {"access.admin_key", "HUBGATE_ADMIN_KEY", text(&Config::admin_key)},
+      {"access.admin_key_file", "HUBGATE_ADMIN_KEY_FILE", text(&Config::admin_key_file)},
+      {"access.admin_listen", "HUBGATE_ADMIN_LISTEN", text(&Config::admin_listen)},
+      {"access.metrics_require_admin", "HUBGATE_METRICS_REQUIRE_ADMIN",
+       boolean(&Config::metrics_require_admin, "access.metrics_require_admin")},
+      {"credentials", "HUBGATE_CREDENTIALS", [](Config& c, const std::string& v) -> Result<void> {
+         // Env form: "name=/path/to/file,other=/path" (TOML uses one key per name).
+         for (const auto& item : splitList(v)) {
+           auto eq = item.find('=');
+           if (eq == std::string::npos) {
+             return fail(ErrorCode::InvalidArgument,
+                         "credentials: expected name=token_file, got '" + item + "'");
+           }
+           if (auto r = addCredential(c, item.substr(0, eq), item.substr(eq + 1)); !r) return r;
+         }
+         return {};
+       }},
       {"cache.dir", "HUBGATE_CACHE_DIR", text(&Config::cache_dir)},
       {"log.level", "HUBGATE_LOG_LEVEL", text(&Config::log_level)},
   };
@@ -192,6 +262,14 @@ Result<void> applyToml(Config& config, const std::string& toml_text, const std::
       return fail(ErrorCode::InvalidArgument,
                   origin + ": unknown top-level key '" + std::string(section.str()) + "'");
     }
+    if (section.str() == "credentials") {
+      for (const auto& [name, value] : *t) {
+        if (auto r = addCredential(config, std::string(name.str()), nodeToString(value)); !r) {
+          return fail(ErrorCode::InvalidArgument, origin + ": " + r.error().context);
+        }
+      }
+      continue;
+    }
     for (const auto& [name, value] : *t) {
       std::string full = std::string(section.str()) + "." + std::string(name.str());
       const Key* key = nullptr;
@@ -220,24 +298,28 @@ Result<void> applyEnv(Config& config, const std::function<const char*(const char
 
 Result<void> finalize(Config& c) {
   if (!c.upstream_token_file.empty()) {
-    struct stat st {};
-    if (::stat(c.upstream_token_file.c_str(), &st) != 0) {
-      return fail(ErrorCode::InvalidArgument,
-                  "upstream.token_file: cannot read '" + c.upstream_token_file + "'");
+    auto token = readSecretFile("upstream.token_file", c.upstream_token_file);
+    if (!token) return std::unexpected(token.error());
+    c.upstream_token = *token;
+  }
+  if (!c.admin_key_file.empty()) {
+    auto key = readSecretFile("access.admin_key_file", c.admin_key_file);
+    if (!key) return std::unexpected(key.error());
+    c.admin_key = *key;
+  }
+  if (!c.admin_key.empty() && c.admin_key.size() < 16) {
+    return fail(ErrorCode::InvalidArgument, "access.admin_key: must be at least 16 characters");
+  }
+  c.credential_tokens.clear();
+  for (const auto& [name, file] : c.credential_files) {
+    auto token = readSecretFile("credentials." + name, file);
+    if (!token) return std::unexpected(token.error());
+    c.credential_tokens.emplace_back(name, *token);
+  }
+  if (!c.admin_listen.empty()) {
+    if (auto hp = splitHostPort(c.admin_listen); !hp) {
+      return fail(ErrorCode::InvalidArgument, "access.admin_listen: " + hp.error().context);
     }
-    if ((st.st_mode & 077) != 0) {
-      return fail(ErrorCode::InvalidArgument,
-                  "upstream.token_file: '" + c.upstream_token_file +
-                      "' is readable by group or others; chmod 600 it");
-    }
-    std::ifstream in(c.upstream_token_file);
-    std::string token;
-    std::getline(in, token);
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-    if (token.empty()) {
-      return fail(ErrorCode::InvalidArgument, "upstream.token_file: file is empty");
-    }
-    c.upstream_token = token;
   }
   if (auto hp = splitHostPort(c.listen); !hp) return std::unexpected(hp.error());
   if (c.upstream.rfind("https://", 0) != 0 && c.upstream.rfind("http://", 0) != 0) {
@@ -288,11 +370,23 @@ std::string render(const Config& c) {
      << "first_byte_timeout = " << ms(c.first_byte_timeout) << "\n"
      << "idle_timeout = " << ms(c.idle_timeout) << "\n"
      << "ca_file = " << quote(c.ca_file) << "\n"
-     << "offline = " << (c.offline ? "true" : "false") << "\n\n"
+     << "offline = " << (c.offline ? "true" : "false") << "\n"
+     << "allow_private_addresses = " << (c.allow_private_addresses ? "true" : "false") << "\n\n"
      << "[hub]\n"
      << "revision_ttl = " << ms(c.revision_ttl) << "\n"
      << "negative_ttl = " << ms(c.negative_ttl) << "\n"
      << "writes = " << quote(c.writes) << "\n\n"
+     << "[access]\n"
+     << "require_key = " << (c.require_key ? "true" : "false") << "\n"
+     << "entitlement_ttl = " << ms(c.entitlement_ttl) << "\n"
+     << "offline_grace = " << ms(c.offline_grace) << "\n"
+     << "admin_key = " << quote(c.admin_key.empty() ? "" : "***masked***") << "\n"
+     << "admin_key_file = " << quote(c.admin_key_file) << "\n"
+     << "admin_listen = " << quote(c.admin_listen) << "\n"
+     << "metrics_require_admin = " << (c.metrics_require_admin ? "true" : "false") << "\n\n"
+     << "[credentials]\n";
+  for (const auto& [name, file] : c.credential_files) os << name << " = " << quote(file) << "\n";
+  os << "\n"
      << "[cache]\n"
      << "dir = " << quote(c.cache_dir) << "\n\n"
      << "[log]\n"

@@ -34,10 +34,25 @@ struct Config {
   std::chrono::milliseconds idle_timeout{30'000};
   std::string ca_file;
   bool offline = false;  // never contact upstream; serve what is cached
+  // Redirect targets other than the upstream's own host may not resolve to loopback, private,
+  // link-local or otherwise non-public addresses unless this is set (SSRF hardening).
+  bool allow_private_addresses = false;
   // [hub]
   std::chrono::milliseconds revision_ttl{30'000};   // branch/tag -> commit reuse window
   std::chrono::milliseconds negative_ttl{300'000};  // 404 EntryNotFound at a commit
   std::string writes = "deny";                      // "deny" | "passthrough"
+  // [access] (docs/access_control.md)
+  bool require_key = false;  // every request needs a gateway key (Authorization: Bearer hgk_...)
+  std::chrono::milliseconds entitlement_ttl{600'000};  // a confirmed (caller, repo) is reused this long
+  std::chrono::milliseconds offline_grace{3'600'000};  // ... plus this long while the Hub is unreachable
+  std::string admin_key;       // never logged; from HUBGATE_ADMIN_KEY or admin_key_file
+  std::string admin_key_file;
+  std::string admin_listen;    // "" = /admin on the main listener; else only on this address
+  bool metrics_require_admin = false;
+  // [credentials]: named upstream tokens that gateway keys map to, name -> token file (mode 600).
+  // The tokens themselves are read by finalize() into `credential_tokens`.
+  std::vector<std::pair<std::string, std::string>> credential_files;
+  std::vector<std::pair<std::string, std::string>> credential_tokens;  // never logged
   // [cache]
   std::string cache_dir = "./hubgate-cache";
   // [log]

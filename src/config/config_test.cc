@@ -89,3 +89,58 @@ TEST(Config, SplitHostPort) {
 
 }  // namespace
 }  // namespace hubgate::config
+
+namespace hubgate::config {
+namespace {
+
+TEST(Config, AccessSectionCredentialsAndAdminKey) {
+  auto dir = std::filesystem::temp_directory_path() / ("hubgate-access-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto meta = dir / "meta.token";
+  auto admin = dir / "admin.key";
+  std::ofstream(meta) << "hf_meta_secret\n";
+  std::ofstream(admin) << "admin-secret-0123456789\n";
+  ::chmod(meta.c_str(), 0600);
+  ::chmod(admin.c_str(), 0600);
+  Config c;
+  ASSERT_TRUE(applyToml(c,
+                        "[access]\nrequire_key = true\nentitlement_ttl = \"2m\"\noffline_grace = "
+                        "\"2h\"\nadmin_key_file = \"" + admin.string() +
+                            "\"\n[credentials]\nmeta = \"" + meta.string() + "\"\n",
+                        "a.toml"));
+  std::map<std::string, std::string> env = {
+      {"HUBGATE_CREDENTIALS", "other=" + meta.string()}};
+  ASSERT_TRUE(applyEnv(c, [&](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  }));
+  ASSERT_TRUE(finalize(c));
+  EXPECT_TRUE(c.require_key);
+  EXPECT_EQ(c.entitlement_ttl, std::chrono::minutes(2));
+  EXPECT_EQ(c.offline_grace, std::chrono::hours(2));
+  EXPECT_EQ(c.admin_key, "admin-secret-0123456789");
+  ASSERT_EQ(c.credential_tokens.size(), 2u);
+  EXPECT_EQ(c.credential_tokens[0].first, "meta");
+  EXPECT_EQ(c.credential_tokens[0].second, "hf_meta_secret");
+  // Secrets never appear in the rendered configuration.
+  std::string text = render(c);
+  EXPECT_EQ(text.find("hf_meta_secret"), std::string::npos);
+  EXPECT_EQ(text.find("admin-secret"), std::string::npos);
+  EXPECT_NE(text.find("meta = "), std::string::npos);
+  // A readable credential file is refused with the reason.
+  ::chmod(meta.c_str(), 0644);
+  auto open = finalize(c);
+  ASSERT_FALSE(open);
+  EXPECT_NE(open.error().context.find("credentials.meta"), std::string::npos);
+  EXPECT_NE(open.error().context.find("chmod 600"), std::string::npos);
+  // Bad names and short admin keys are refused.
+  Config bad;
+  EXPECT_FALSE(applyToml(bad, "[credentials]\n\"bad name\" = \"x\"\n", "b.toml"));
+  Config shortkey;
+  shortkey.admin_key = "short";
+  EXPECT_FALSE(finalize(shortkey));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hubgate::config
