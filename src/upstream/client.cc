@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "upstream/address_policy.h"
 #include "upstream/proxy.h"
 
 namespace hubgate::upstream {
@@ -230,6 +231,7 @@ struct Shared {
 struct Route {
   std::optional<ProxyEndpoint> proxy;
   std::string pool_key;
+  bool public_only = false;  // Request::public_addresses_only
 };
 
 // --- errors -----------------------------------------------------------------------------------
@@ -310,6 +312,28 @@ asio::awaitable<Result<Endpoints>> resolve(std::string host, std::uint16_t port,
   co_return std::move(state->results);
 }
 
+// The resolved endpoints a connection may try: all of them, or with `public_only` the public
+// ones; Forbidden (naming `label`, never a query string) when that leaves none.
+Result<std::vector<tcp::endpoint>> allowedEndpoints(const Endpoints& resolved, bool public_only,
+                                                    const std::string& label) {
+  std::vector<tcp::endpoint> out;
+  std::string refused;
+  for (const auto& entry : resolved) {
+    const tcp::endpoint ep = entry.endpoint();
+    if (!public_only || isPublicAddress(ep.address())) {
+      out.push_back(ep);
+    } else if (refused.size() < 200) {
+      refused += (refused.empty() ? "" : ", ") + ep.address().to_string();
+    }
+  }
+  if (out.empty()) {
+    return fail(ErrorCode::Forbidden, "refused to connect to " + label +
+                                          ": it resolves only to non-public addresses (" + refused +
+                                          ")");
+  }
+  return out;
+}
+
 // Opens a connection for `route` to `target`: TCP (to the proxy if any), CONNECT tunnel for
 // https via proxy, TLS for https. The whole sequence shares one connect deadline.
 asio::awaitable<Result<std::unique_ptr<Connection>>> connect(std::shared_ptr<Shared> shared,
@@ -324,10 +348,14 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> connect(std::shared_ptr<Sha
   if (route.proxy) resolve_label = "proxy " + resolve_label;
   auto endpoints = co_await resolve(hop.host, hop.port, deadline, std::move(resolve_label));
   if (!endpoints) co_return std::unexpected(endpoints.error());
+  // Via a proxy these are the proxy's own addresses (the operator's choice): all are kept; doSend
+  // checked the target if it is an IP literal.
+  auto allowed = allowedEndpoints(*endpoints, route.public_only && !route.proxy, label);
+  if (!allowed) co_return std::unexpected(allowed.error());
 
   beast::tcp_stream stream(ex);
   stream.expires_at(deadline);
-  auto connected = co_await stream.async_connect(*endpoints, kAwait);
+  auto connected = co_await stream.async_connect(*allowed, kAwait);
   if (const error_code ec = std::get<0>(connected); ec) {
     co_return std::unexpected(ioError("connect to", label, ec));
   }
@@ -645,8 +673,21 @@ asio::awaitable<Result<std::unique_ptr<Response>>> doSend(std::shared_ptr<Shared
   if (!proxy) co_return std::unexpected(proxy.error());
   Route route;
   route.proxy = std::move(*proxy);
+  route.public_only = req.public_addresses_only;
+  // The pool is keyed by origin (+ proxy): a connection is only ever reused for the same scheme,
+  // host and port, never for another host. Restricted requests also get their own partition, so
+  // they reuse only connections whose peer passed the address check (an unrestricted request to
+  // the same name may have connected to a private address).
   route.pool_key = req.url.origin();
   if (route.proxy) route.pool_key += " via " + route.proxy->url.origin();
+  if (route.public_only) route.pool_key += " public-only";
+  if (route.public_only && route.proxy) {
+    // The proxy resolves names; only an IP literal target can be checked here.
+    if (auto literal = ipLiteral(req.url.host); literal && !isPublicAddress(*literal)) {
+      co_return fail(ErrorCode::Forbidden, "refused to connect to " + req.url.origin() + ": " +
+                                               literal->to_string() + " is not a public address");
+    }
+  }
 
   auto msg = buildRequest(req, route);
   if (!msg) co_return std::unexpected(msg.error());

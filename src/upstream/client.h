@@ -71,6 +71,15 @@ struct Request {
   // Transfer-Encoding and Proxy-Authorization given here are ignored).
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // SSRF guard for hosts the operator did not configure (redirect targets such as signed CDN
+  // URLs): connect only to public addresses (upstream/address_policy.h). Direct connection: after
+  // DNS resolution and before connecting, every resolved address that is not public is dropped
+  // and only the rest are tried (no second lookup, so a rebinding name cannot slip through); if
+  // none is left, send() fails with Forbidden without connecting. Through a proxy the proxy
+  // resolves names, so only a target host that is an IP literal can be (and is) checked; the
+  // proxy's own address is the operator's choice and is not. Restricted requests reuse only
+  // pooled connections that were themselves opened under this check.
+  bool public_addresses_only = false;
 };
 
 class Response {
@@ -97,8 +106,9 @@ class Client {
   // response byte (the server closed it meanwhile), a GET/HEAD is retried once on a fresh
   // connection. Errors: Unavailable (DNS, refused, reset, TLS verification failure, proxy failure,
   // response header larger than max_header_bytes), Timeout (connect or first byte),
-  // InvalidArgument (unsupported scheme, unknown method, CR/LF in a header). Error contexts name
-  // the URL without its query string. Never throws.
+  // InvalidArgument (unsupported scheme, unknown method, CR/LF in a header), Forbidden
+  // (public_addresses_only and the host has no public address). Error contexts name the URL
+  // without its query string. Never throws.
   virtual boost::asio::awaitable<Result<std::unique_ptr<Response>>> send(Request req) = 0;
 };
 

@@ -1013,5 +1013,102 @@ TEST_F(ClientTest, InvalidProxyFailsTheRequest) {
   });
 }
 
+// --- public_addresses_only ------------------------------------------------------------------
+
+TEST_F(ClientTest, PublicAddressesOnlyRefusesALoopbackLiteralWithoutConnecting) {
+  TestServer server(recordingOrigin("private"));
+  auto client = makeClient();
+  run([&]() -> asio::awaitable<void> {
+    Request req = get(server.url("/blob?X-Amz-Signature=secret"));
+    req.public_addresses_only = true;
+    auto response = co_await client->send(std::move(req));
+    CO_ASSERT(!response.has_value());
+    EXPECT_EQ(response.error().code, ErrorCode::Forbidden);
+    EXPECT_THAT(response.error().context, HasSubstr("127.0.0.1"));
+    EXPECT_THAT(response.error().context, HasSubstr("non-public"));
+    EXPECT_THAT(response.error().context, Not(HasSubstr("secret")));
+    EXPECT_THAT(response.error().context, Not(HasSubstr("X-Amz")));
+  });
+  EXPECT_EQ(server.accepted(), 0);
+  EXPECT_TRUE(server.records().empty());
+
+  // The same request without the restriction goes through.
+  run([&]() -> asio::awaitable<void> {
+    auto response = co_await client->send(get(server.url("/blob?X-Amz-Signature=secret")));
+    CO_ASSERT_OK(response);
+    EXPECT_EQ((*response)->status(), 200);
+    auto body = co_await (*response)->readAll(100);
+    CO_ASSERT_OK(body);
+    EXPECT_EQ(*body, "private");
+  });
+  EXPECT_EQ(server.accepted(), 1);
+}
+
+TEST_F(ClientTest, PublicAddressesOnlyChecksWhatANameResolvesTo) {
+  if (!localhostIsIpv4Loopback()) GTEST_SKIP() << "localhost does not resolve to 127.0.0.1";
+  TestServer server(recordingOrigin("private"));
+  auto client = makeClient();
+  run([&]() -> asio::awaitable<void> {
+    Request req = get("http://localhost:" + std::to_string(server.port()) + "/x?sig=secret");
+    req.public_addresses_only = true;
+    auto response = co_await client->send(std::move(req));
+    CO_ASSERT(!response.has_value());
+    EXPECT_EQ(response.error().code, ErrorCode::Forbidden);
+    EXPECT_THAT(response.error().context, HasSubstr("localhost"));
+    EXPECT_THAT(response.error().context, HasSubstr("127.0.0.1"));
+    EXPECT_THAT(response.error().context, Not(HasSubstr("secret")));
+  });
+  EXPECT_EQ(server.accepted(), 0);
+}
+
+TEST_F(ClientTest, PublicAddressesOnlyDoesNotReuseUnrestrictedConnections) {
+  if (!localhostIsIpv4Loopback()) GTEST_SKIP() << "localhost does not resolve to 127.0.0.1";
+  // Through a proxy the proxy resolves names, so a restricted request to a name goes out; it
+  // must not ride on the pooled proxy connection of an unrestricted request to the same origin.
+  TestServer origin(recordingOrigin("via proxy"));
+  TestServer proxy(testkit::forwardProxyHandler);
+  ClientConfig config = testConfig();
+  config.proxy_override =
+      ProxyConfig{.http_proxy = "http://127.0.0.1:" + std::to_string(proxy.port())};
+  auto client = makeClient(config);
+  const std::string url = "http://localhost:" + std::to_string(origin.port()) + "/x";
+  run([&]() -> asio::awaitable<void> {
+    for (bool restricted : {false, true, true}) {
+      Request req = get(url);
+      req.public_addresses_only = restricted;
+      auto response = co_await client->send(std::move(req));
+      CO_ASSERT_OK(response);
+      auto body = co_await (*response)->readAll(100);
+      CO_ASSERT_OK(body);
+      EXPECT_EQ(*body, "via proxy");
+    }
+  });
+  // One proxy connection for the unrestricted request, one reused by both restricted ones.
+  EXPECT_EQ(proxy.accepted(), 2);
+}
+
+TEST_F(ClientTest, PublicAddressesOnlyViaProxyRefusesPrivateIpLiterals) {
+  TestServer proxy(testkit::forwardProxyHandler);
+  ClientConfig config = testConfig();
+  config.proxy_override =
+      ProxyConfig{.http_proxy = "http://127.0.0.1:" + std::to_string(proxy.port()),
+                  .https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port())};
+  auto client = makeClient(config);
+  run([&]() -> asio::awaitable<void> {
+    for (const char* url :
+         {"http://169.254.169.254/latest/meta-data/?token=secret", "https://10.1.2.3/x?sig=secret",
+          "http://[fe80::1]:8080/x", "http://[::ffff:127.0.0.1]/x"}) {
+      Request req = get(url);
+      req.public_addresses_only = true;
+      auto response = co_await client->send(std::move(req));
+      CO_ASSERT(!response.has_value());
+      EXPECT_EQ(response.error().code, ErrorCode::Forbidden) << url;
+      EXPECT_THAT(response.error().context, HasSubstr("not a public address")) << url;
+      EXPECT_THAT(response.error().context, Not(HasSubstr("secret"))) << url;
+    }
+  });
+  EXPECT_EQ(proxy.accepted(), 0);
+}
+
 }  // namespace
 }  // namespace hubgate::upstream
