@@ -8,6 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "auth/authenticator.h"
+#include "auth/entitlements.h"
+#include "auth/key_store.h"
 #include "cache/blob_store.h"
 #include "cache/fill_session.h"
 #include "cache/index.h"
@@ -18,6 +21,7 @@
 #include "hub/upstream_gate.h"
 #include "hub/resolve_service.h"
 #include "metrics/registry.h"
+#include "router/admin.h"
 #include "router/router.h"
 #include "upstream/client.h"
 
@@ -38,6 +42,10 @@ struct Gateway::Impl {
   std::unique_ptr<upstream::Client> client;
   std::unique_ptr<hub::UpstreamGate> gate;
   std::unique_ptr<hub::RevisionCache> revisions;
+  std::unique_ptr<auth::KeyStore> keys;
+  std::unique_ptr<auth::Authenticator> authenticator;
+  std::unique_ptr<auth::Entitlements> entitlements;
+  std::unique_ptr<router::AdminApi> admin;
   std::unique_ptr<hub::HubClient> hub;
   std::unique_ptr<hub::ApiService> api;
   std::unique_ptr<cache::FillDeps> fill_deps;
@@ -45,6 +53,7 @@ struct Gateway::Impl {
   std::unique_ptr<hub::ResolveService> resolve;
   std::unique_ptr<router::Router> router;
   std::unique_ptr<http::Server> server;
+  std::unique_ptr<http::Server> admin_server;  // only with access.admin_listen
   asio::signal_set signals;
 };
 
@@ -82,27 +91,41 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   if (!up) return fail(ErrorCode::InvalidArgument, "upstream.url: " + up.error().context);
   hub::HubConfig hc;
   hc.upstream = *up;
-  hc.token = c.upstream_token;
   hc.redirect_allow_hosts = c.redirect_allow_hosts;
   hc.max_redirects = c.max_redirects;
+  hc.allow_private_addresses = c.allow_private_addresses;
   impl->gate = std::make_unique<hub::UpstreamGate>(c.offline);
   impl->revisions =
       std::make_unique<hub::RevisionCache>(*impl->index, impl->blocking, c.revision_ttl);
   impl->hub = std::make_unique<hub::HubClient>(*impl->client, hc, *impl->gate);
+  impl->keys = std::make_unique<auth::KeyStore>(*impl->index);
+  auth::AccessConfig ac;
+  ac.require_key = c.require_key;
+  ac.default_token = c.upstream_token;
+  ac.credentials = c.credential_tokens;
+  ac.admin_key = c.admin_key;
+  impl->authenticator = std::make_unique<auth::Authenticator>(std::move(ac), *impl->keys);
+  impl->entitlements = std::make_unique<auth::Entitlements>(*impl->index, impl->blocking,
+                                                            c.entitlement_ttl, c.offline_grace);
+  impl->admin = std::make_unique<router::AdminApi>(*impl->authenticator, *impl->index);
   impl->api = std::make_unique<hub::ApiService>(*impl->hub, *impl->index, *impl->revisions,
-                                                impl->blocking, c.writes == "passthrough",
-                                                c.negative_ttl);
+                                                *impl->entitlements, impl->blocking,
+                                                c.writes == "passthrough", c.negative_ttl);
   impl->fill_deps = std::make_unique<cache::FillDeps>(
       cache::FillDeps{impl->store, *impl->index, impl->blocking, impl->metrics});
   impl->fills = std::make_unique<cache::FillRegistry>(impl->metrics);
   impl->resolve = std::make_unique<hub::ResolveService>(*impl->hub, *impl->index, impl->store,
                                                         *impl->fills, *impl->fill_deps,
                                                         impl->blocking, impl->ioc.get_executor(),
-                                                        *impl->revisions, c.negative_ttl);
+                                                        *impl->revisions, *impl->entitlements,
+                                                        c.negative_ttl);
   router::RouterOptions ro;
   ro.fill_stall_timeout = c.idle_timeout * 2;
+  ro.admin_on_main = c.admin_listen.empty();
+  ro.metrics_require_admin = c.metrics_require_admin;
   impl->router = std::make_unique<router::Router>(*impl->resolve, *impl->api, *impl->gate,
-                                                  impl->store, impl->metrics, ro);
+                                                  impl->store, impl->metrics,
+                                                  *impl->authenticator, *impl->admin, ro);
 
   http::ServerLimits limits;
   limits.max_header_bytes = c.max_header_bytes;
@@ -114,6 +137,14 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
                std::chrono::steady_clock::duration took) {
         router->observe(req, resp, sent, ok, took);
       });
+  if (!c.admin_listen.empty()) {
+    impl->admin_server = std::make_unique<http::Server>(
+        impl->ioc, limits, [router](http::Request& req) { return router->handleAdmin(req); },
+        [router](const http::Request& req, const http::Response& resp, std::uint64_t sent,
+                 bool ok, std::chrono::steady_clock::duration took) {
+          router->observe(req, resp, sent, ok, took);
+        });
+  }
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }
 
@@ -123,6 +154,16 @@ Result<std::string> Gateway::start() {
   auto ep = impl_->server->listen(hp->first, hp->second);
   if (!ep) return std::unexpected(ep.error());
   impl_->server->start();
+  if (impl_->admin_server) {
+    auto ahp = config::splitHostPort(impl_->config.admin_listen);
+    if (!ahp) return std::unexpected(ahp.error());
+    auto aep = impl_->admin_server->listen(ahp->first, ahp->second);
+    if (!aep) return std::unexpected(aep.error());
+    impl_->admin_server->start();
+    std::string ahost = aep->address().to_string();
+    if (aep->address().is_v6()) ahost = "[" + ahost + "]";
+    admin_url_ = "http://" + ahost + ":" + std::to_string(aep->port());
+  }
   impl_->signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", sig);
@@ -144,6 +185,7 @@ void Gateway::run() {
 
 void Gateway::stop() {
   impl_->server->stop();
+  if (impl_->admin_server) impl_->admin_server->stop();
   impl_->ioc.stop();
 }
 

@@ -21,6 +21,8 @@ class Gateway {
 
   // Binds the listener; returns the URL clients use ("http://127.0.0.1:8080").
   Result<std::string> start();
+  // The admin listener's URL after start() when access.admin_listen is set, else "".
+  const std::string& adminUrl() const { return admin_url_; }
   // Runs the I/O threads until SIGINT/SIGTERM or stop(). Blocks.
   void run();
   void stop();
@@ -29,6 +31,7 @@ class Gateway {
   struct Impl;
   explicit Gateway(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+  std::string admin_url_;
 };
 
 }  // namespace hubgate::app

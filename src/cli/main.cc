@@ -1,4 +1,4 @@
-// hubgate command line: `serve`, `config check`, `version`.
+// hubgate command line: `serve`, `config check`, `keys add|list|revoke`, `version`.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +11,9 @@
 #include <sstream>
 
 #include "app/gateway.h"
+#include "auth/key_store.h"
+#include "cache/blob_store.h"
+#include "cache/index.h"
 #include "config/config.h"
 
 namespace {
@@ -105,6 +108,110 @@ hubgate::Result<Config> loadConfig(const Flags& f) {
   return c;
 }
 
+struct KeyFlags {
+  std::string name, credential, id;
+  std::vector<std::string> allow, deny;
+  bool json = false;
+};
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out.empty() ? "-" : out;
+}
+
+std::string jsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(ch) >= 0x20) out.push_back(ch);
+  }
+  return out + "\"";
+}
+
+std::string jsonList(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (const auto& s : v) out += (out.size() > 1 ? "," : "") + jsonString(s);
+  return out + "]";
+}
+
+// `hubgate keys ...`: works on the cache directory's index directly (SQLite WAL lets it run
+// beside a serving gateway, which sees a new or revoked key on its next request).
+int runKeys(const std::string& action, const Flags& flags, const KeyFlags& kf) {
+  auto c = loadConfig(flags);
+  if (!c) {
+    std::fprintf(stderr, "hubgate: invalid configuration: %s\n", c.error().context.c_str());
+    return 2;
+  }
+  auto store = hubgate::cache::BlobStore::open(c->cache_dir);
+  if (!store) {
+    std::fprintf(stderr, "hubgate: cannot open cache: %s\n", store.error().context.c_str());
+    return 1;
+  }
+  auto index = hubgate::cache::Index::open(store->indexPath().string());
+  if (!index) {
+    std::fprintf(stderr, "hubgate: cannot open index: %s\n", index.error().context.c_str());
+    return 1;
+  }
+  hubgate::auth::KeyStore keys(**index);
+  if (action == "add") {
+    if (!kf.credential.empty()) {
+      bool known = false;
+      for (const auto& [n, t] : c->credential_tokens) known = known || n == kf.credential;
+      if (!known) {
+        std::fprintf(stderr, "hubgate: no credential named '%s' is configured ([credentials])\n",
+                     kf.credential.c_str());
+        return 2;
+      }
+    }
+    auto made = keys.create(kf.name, kf.credential, kf.allow, kf.deny);
+    if (!made) {
+      std::fprintf(stderr, "hubgate: %s\n", made.error().context.c_str());
+      return made.error().code == hubgate::ErrorCode::InvalidArgument ? 2 : 1;
+    }
+    // The key alone on stdout (for scripts); it is not stored and cannot be shown again.
+    std::printf("%s\n", made->key.c_str());
+    std::fprintf(stderr, "created key %s (%s); store it now, it cannot be shown again\n",
+                 made->record.id.c_str(), made->record.name.c_str());
+    return 0;
+  }
+  if (action == "list") {
+    auto all = keys.list();
+    if (!all) {
+      std::fprintf(stderr, "hubgate: %s\n", all.error().context.c_str());
+      return 1;
+    }
+    if (kf.json) {
+      std::string out = "[";
+      for (const auto& k : *all) {
+        if (out.size() > 1) out += ",";
+        out += "{\"id\":" + jsonString(k.id) + ",\"name\":" + jsonString(k.name) +
+               ",\"credential\":" + jsonString(k.credential) + ",\"allow\":" + jsonList(k.allow) +
+               ",\"deny\":" + jsonList(k.deny) + ",\"created_at\":" + std::to_string(k.created_at) +
+               ",\"revoked_at\":" + std::to_string(k.revoked_at) + "}";
+      }
+      std::printf("%s]\n", out.c_str());
+      return 0;
+    }
+    std::printf("%-12s  %-8s  %-20s  %-12s  %-24s  %s\n", "ID", "STATE", "NAME", "CREDENTIAL",
+                "ALLOW", "DENY");
+    for (const auto& k : *all) {
+      std::printf("%-12s  %-8s  %-20s  %-12s  %-24s  %s\n", k.id.c_str(),
+                  k.revoked_at ? "revoked" : "active", k.name.c_str(),
+                  k.credential.empty() ? "(anonymous)" : k.credential.c_str(),
+                  joined(k.allow).c_str(), joined(k.deny).c_str());
+    }
+    return 0;
+  }
+  auto done = keys.revoke(kf.id);
+  if (!done) {
+    std::fprintf(stderr, "hubgate: %s\n", done.error().context.c_str());
+    return done.error().code == hubgate::ErrorCode::NotFound ? 2 : 1;
+  }
+  std::fprintf(stderr, "revoked key %s\n", kf.id.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,6 +230,23 @@ int main(int argc, char** argv) {
   auto* check = cfg->add_subcommand("check", "validate and print the effective configuration");
   cfg->require_subcommand(1);
   addConfigFlags(check, check_flags);
+  Flags keys_flags;
+  KeyFlags key_flags;
+  auto* keys = app.add_subcommand("keys", "gateway API keys (stored as digests in the cache index)");
+  keys->require_subcommand(1);
+  auto* keys_add = keys->add_subcommand("add", "issue a key; prints it once on stdout");
+  keys_add->add_option("--name", key_flags.name, "label for the key")->required();
+  keys_add->add_option("--credential", key_flags.credential,
+                       "named upstream credential ([credentials]); default: anonymous upstream");
+  keys_add->add_option("--allow", key_flags.allow, "repo glob the key may read (repeatable)");
+  keys_add->add_option("--deny", key_flags.deny, "repo glob the key may not read (repeatable)");
+  addConfigFlags(keys_add, keys_flags);
+  auto* keys_list = keys->add_subcommand("list", "list keys (no secrets)");
+  keys_list->add_flag("--json", key_flags.json, "JSON output");
+  addConfigFlags(keys_list, keys_flags);
+  auto* keys_revoke = keys->add_subcommand("revoke", "revoke a key by id");
+  keys_revoke->add_option("id", key_flags.id, "key id (from keys list)")->required();
+  addConfigFlags(keys_revoke, keys_flags);
   app.add_subcommand("version", "print the version")->callback([] { std::puts("hubgate 0.1.0"); });
   try {
     app.parse(argc, argv);
@@ -130,6 +254,9 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  if (keys_add->parsed()) return runKeys("add", keys_flags, key_flags);
+  if (keys_list->parsed()) return runKeys("list", keys_flags, key_flags);
+  if (keys_revoke->parsed()) return runKeys("revoke", keys_flags, key_flags);
   if (check->parsed()) {
     auto c = loadConfig(check_flags);
     if (!c) {
@@ -157,6 +284,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("hubgate listening on %s\n", url->c_str());
+    if (!(*gw)->adminUrl().empty()) {
+      std::printf("hubgate admin listening on %s\n", (*gw)->adminUrl().c_str());
+    }
     std::fflush(stdout);
     spdlog::info("serving {} from upstream {}, cache {}", *url, c->upstream, c->cache_dir);
     (*gw)->run();

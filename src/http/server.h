@@ -48,6 +48,7 @@ struct Response {
   std::uint64_t content_length = 0;     // with a source: exact body length (also for HEAD)
   bool close = false;                   // close the connection after this response
   std::string route = "other";          // for logs and metrics
+  std::string caller = "-";             // for logs: who asked (no secret; auth::Caller::label)
 };
 
 Response textResponse(int status, std::string body);

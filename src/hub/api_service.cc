@@ -59,26 +59,21 @@ std::string storableHeaders(const HeaderList& headers) {
 }  // namespace
 
 ApiReply errorReply(int status, std::string code, std::string message) {
+  UpstreamReply u = gatewayReply(status, code, message);
   ApiReply r;
-  r.status = status;
-  r.headers.emplace_back("Content-Type", "application/json");
-  if (!code.empty()) r.headers.emplace_back("X-Error-Code", code);
-  r.headers.emplace_back("X-Error-Message", message);
-  std::string escaped;
-  for (char c : message) {
-    if (c == '"' || c == '\\') escaped.push_back('\\');
-    if (static_cast<unsigned char>(c) >= 0x20) escaped.push_back(c);
-  }
-  r.body = "{\"error\":\"" + escaped + "\"}";
+  r.status = u.status;
+  r.headers = std::move(u.headers);
+  r.body = std::move(u.body);
   return r;
 }
 
 ApiService::ApiService(HubClient& hub, cache::Index& index, RevisionCache& revisions,
-                       asio::thread_pool& blocking, bool writes_passthrough,
-                       std::chrono::milliseconds negative_ttl)
+                       auth::Entitlements& entitlements, asio::thread_pool& blocking,
+                       bool writes_passthrough, std::chrono::milliseconds negative_ttl)
     : hub_(hub),
       index_(index),
       revisions_(revisions),
+      entitlements_(entitlements),
       blocking_(blocking),
       writes_passthrough_(writes_passthrough),
       negative_ttl_(negative_ttl) {}
@@ -106,7 +101,12 @@ ApiReply unavailableReply(const UpstreamGate& gate, const Error& e) {
 std::optional<cache::MetaEntry> ApiService::cached(const std::string& kind, const ApiTarget& t,
                                                    const std::string& commit,
                                                    const std::string& key,
-                                                   const std::string& scope) {
+                                                   const std::string& scope, bool stale_ok) {
+  auto standing = entitlements_.standing(scope, std::string(repoTypeName(t.type)), t.repo,
+                                         auth::Need::Metadata);
+  if (standing == auth::Standing::None || (standing == auth::Standing::Grace && !stale_ok)) {
+    return std::nullopt;
+  }
   cache::MetaEntry k;
   k.kind = kind;
   k.repo_type = std::string(repoTypeName(t.type));
@@ -125,6 +125,19 @@ std::optional<cache::MetaEntry> ApiService::cached(const std::string& kind, cons
   return **found;
 }
 
+void ApiService::learn(const ApiTarget& t, const std::string& scope, const ApiReply& reply) {
+  if (t.repo.empty()) return;
+  const std::string type(repoTypeName(t.type));
+  UpstreamReply u;
+  u.status = reply.status;
+  u.headers = reply.headers;
+  if (deniesAccess(u)) {
+    entitlements_.deny(scope, type, t.repo);
+  } else if (reply.status >= 200 && reply.status < 300) {
+    entitlements_.grant(scope, type, t.repo, auth::Need::Metadata);
+  }
+}
+
 void ApiService::store(cache::MetaEntry entry) {
   // Written inline, before the answer goes out, so that the very next request finds it (a
   // queued write could wait behind fill commits' fsyncs on the blocking pool). In WAL mode with
@@ -133,6 +146,9 @@ void ApiService::store(cache::MetaEntry entry) {
 }
 
 asio::awaitable<ApiReply> ApiService::handle(const ApiRequest& r) {
+  if (!r.target.repo.empty() && !r.caller->mayAccess(r.target.repo)) {
+    co_return errorReply(403, "GatewayKeyDenied", "this gateway key may not access " + r.target.repo);
+  }
   switch (r.target.kind) {
     case ApiKind::XetToken:
       co_return errorReply(404, "XetNotSupported",
@@ -153,7 +169,7 @@ asio::awaitable<ApiReply> ApiService::handle(const ApiRequest& r) {
 
 asio::awaitable<ApiReply> ApiService::repoInfo(const ApiRequest& r) {
   const auto& t = r.target;
-  const std::string scope = scopeFor(hub_.authFor(r.authorization));
+  const std::string& scope = r.caller->scope;
   const std::string type(repoTypeName(t.type));
   const std::string query = canonicalQuery(t.query);
   const std::string& rev = t.revision;  // "" = the default branch
@@ -164,7 +180,7 @@ asio::awaitable<ApiReply> ApiService::repoInfo(const ApiRequest& r) {
     if (auto e = cached("info", t, *commit, query, scope)) co_return fromEntry(*e, "");
   }
   std::string target = apiTargetFor(t, rev);  // carries the canonical query
-  auto answer = co_await hub_.api(bhttp::verb::get, target, "", "", r.authorization);
+  auto answer = co_await hub_.api(bhttp::verb::get, target, "", "", r.caller->upstream_auth);
   if (!answer || serverTrouble(answer->status)) {
     Error err = answer ? Error{answer->status == 429 ? ErrorCode::ResourceExhausted
                                                      : ErrorCode::Unavailable,
@@ -172,7 +188,7 @@ asio::awaitable<ApiReply> ApiService::repoInfo(const ApiRequest& r) {
                        : answer.error();
     auto commit = pinned ? std::optional<std::string>(rev) : revisions_.last(type, t.repo, rev, scope);
     if (commit) {
-      if (auto e = cached("info", t, *commit, query, scope)) {
+      if (auto e = cached("info", t, *commit, query, scope, true)) {
         co_return fromEntry(*e, hub_.gate().staleReason(err));
       }
     }
@@ -180,6 +196,7 @@ asio::awaitable<ApiReply> ApiService::repoInfo(const ApiRequest& r) {
     co_return unavailable(err);
   }
   ApiReply reply = fromUpstream(std::move(*answer));
+  learn(t, scope, reply);
   if (reply.status != 200) co_return reply;
   auto sha = jsonTopString(reply.body, "sha");
   if (sha && isCommitHash(*sha)) {
@@ -211,7 +228,7 @@ asio::awaitable<std::variant<ApiService::Resolved, ApiReply>> ApiService::commit
   info.path.clear();
   info.query = {QueryParam{"expand", "sha"}};
   std::string target = apiTargetFor(info, t.revision);
-  auto answer = co_await hub_.api(bhttp::verb::get, target, "", "", r.authorization);
+  auto answer = co_await hub_.api(bhttp::verb::get, target, "", "", r.caller->upstream_auth);
   if (!answer || serverTrouble(answer->status)) {
     Error err = answer ? Error{answer->status == 429 ? ErrorCode::ResourceExhausted
                                                      : ErrorCode::Unavailable,
@@ -223,7 +240,12 @@ asio::awaitable<std::variant<ApiService::Resolved, ApiReply>> ApiService::commit
     if (answer && answer->status != 429) co_return fromUpstream(std::move(*answer));
     co_return unavailable(err);
   }
-  if (answer->status != 200) co_return fromUpstream(std::move(*answer));
+  if (answer->status != 200) {
+    ApiReply refused = fromUpstream(std::move(*answer));
+    learn(t, scope, refused);
+    co_return refused;
+  }
+  entitlements_.grant(scope, type, t.repo, auth::Need::Metadata);
   auto sha = jsonTopString(answer->body, "sha");
   if (!sha || !isCommitHash(*sha)) {
     co_return errorReply(502, "UpstreamUnavailable",
@@ -235,7 +257,7 @@ asio::awaitable<std::variant<ApiService::Resolved, ApiReply>> ApiService::commit
 
 asio::awaitable<ApiReply> ApiService::atCommit(const ApiRequest& r, const std::string& kind) {
   const auto& t = r.target;
-  const std::string scope = scopeFor(hub_.authFor(r.authorization));
+  const std::string& scope = r.caller->scope;
   // The request detail that, with the commit, fully determines the answer.
   std::string key;
   std::string form;
@@ -251,7 +273,9 @@ asio::awaitable<ApiReply> ApiService::atCommit(const ApiRequest& r, const std::s
   if (auto* reply = std::get_if<ApiReply>(&resolved)) co_return std::move(*reply);
   const Resolved res = std::get<Resolved>(resolved);
   const std::string& commit = res.commit;
-  if (auto e = cached(kind, t, commit, key, scope)) co_return fromEntry(*e, res.stale);
+  if (auto e = cached(kind, t, commit, key, scope, !res.stale.empty())) {
+    co_return fromEntry(*e, res.stale);
+  }
   std::string target = apiTargetFor(t, commit);  // carries the canonical query
   // (No co_await inside ?: — g++ 12 destroys the temporaries of such expressions twice.)
   bhttp::verb method = bhttp::verb::get;
@@ -260,12 +284,13 @@ asio::awaitable<ApiReply> ApiService::atCommit(const ApiRequest& r, const std::s
     method = bhttp::verb::post;
     content_type = "application/x-www-form-urlencoded";
   }
-  auto answer = co_await hub_.api(method, target, form, content_type, r.authorization);
+  auto answer = co_await hub_.api(method, target, form, content_type, r.caller->upstream_auth);
   if (!answer) co_return unavailable(answer.error());
   if (answer->status == 429) {
     co_return unavailable(Error{ErrorCode::ResourceExhausted, "upstream answered 429"});
   }
   ApiReply reply = fromUpstream(std::move(*answer));
+  learn(t, scope, reply);
   if (reply.status == 200 || entryNotFound(reply)) {
     cache::MetaEntry e;
     e.status = reply.status;
@@ -283,7 +308,7 @@ asio::awaitable<ApiReply> ApiService::atCommit(const ApiRequest& r, const std::s
 }
 
 asio::awaitable<ApiReply> ApiService::passThrough(const ApiRequest& r) {
-  auto answer = co_await hub_.api(bhttp::verb::get, r.raw_target, "", "", r.authorization);
+  auto answer = co_await hub_.api(bhttp::verb::get, r.raw_target, "", "", r.caller->upstream_auth);
   if (!answer) co_return unavailable(answer.error());
   if (answer->status == 429) {
     co_return unavailable(Error{ErrorCode::ResourceExhausted, "upstream answered 429"});
@@ -293,11 +318,15 @@ asio::awaitable<ApiReply> ApiService::passThrough(const ApiRequest& r) {
 
 asio::awaitable<ApiReply> ApiService::write(bhttp::verb method, std::string raw_target,
                                             std::string body, std::string content_type,
-                                            std::string authorization) {
+                                            std::string authorization, bool via_gateway_key) {
   if (!writes_passthrough_) {
     co_return errorReply(403, "WritesDisabled",
                          "writes are disabled on this gateway (uploads, commits and repo creation "
                          "must go to the Hub directly, or set hub.writes = \"passthrough\")");
+  }
+  if (via_gateway_key) {
+    co_return errorReply(403, "GatewayKeyReadOnly",
+                         "gateway keys are read-only: send writes with your own Hub token");
   }
   // Forwarded untouched with the caller's own credentials only (never the gateway's token).
   if (hub_.gate().offline()) {

@@ -12,6 +12,9 @@
 //     the cached answers are served with X-Hubgate-Stale; otherwise a clear error (502
 //     UpstreamUnavailable, 503 GatewayOffline, 429 with Retry-After).
 //   - Writes are refused (403 WritesDisabled) or forwarded untouched, per config.
+//   - Access (docs/access_control.md): a gateway key's repo globs are applied first; a cached
+//     answer is replayed only while the caller's metadata entitlement to the repo is Fresh;
+//     upstream 2xx confirms it, 401/403/RepoNotFound drops it.
 //
 // Thread-safety: handle() is re-entrant; state lives in the index, the RevisionCache and the gate.
 #pragma once
@@ -24,6 +27,8 @@
 
 #include "cache/index.h"
 #include "hub/api_path.h"
+#include "auth/authenticator.h"
+#include "auth/entitlements.h"
 #include "hub/hub_client.h"
 #include "hub/revision_cache.h"
 
@@ -35,7 +40,7 @@ struct ApiRequest {
   std::string raw_target;  // as received (origin-form), for pass-through
   std::string body;
   std::string content_type;
-  std::string authorization;
+  const auth::Caller* caller = nullptr;  // REQUIRES: non-null, outlives handle()
 };
 
 struct ApiReply {
@@ -48,14 +53,16 @@ struct ApiReply {
 class ApiService {
  public:
   ApiService(HubClient& hub, cache::Index& index, RevisionCache& revisions,
-             boost::asio::thread_pool& blocking, bool writes_passthrough,
-             std::chrono::milliseconds negative_ttl);
+             auth::Entitlements& entitlements, boost::asio::thread_pool& blocking,
+             bool writes_passthrough, std::chrono::milliseconds negative_ttl);
 
   boost::asio::awaitable<ApiReply> handle(const ApiRequest& request);
   // Any non-read request (uploads, commits, repo creation, LFS batch): refused or forwarded.
+  // Forwarded with the caller's own Hub token only: never the gateway's default token, and a
+  // gateway key is refused (403 GatewayKeyReadOnly) rather than forwarded.
   boost::asio::awaitable<ApiReply> write(boost::beast::http::verb method, std::string raw_target,
                                          std::string body, std::string content_type,
-                                         std::string authorization);
+                                         std::string authorization, bool via_gateway_key);
 
  private:
   boost::asio::awaitable<ApiReply> repoInfo(const ApiRequest& r);
@@ -68,15 +75,20 @@ class ApiService {
   // Resolves r's revision to a commit, or produces the reply to send instead.
   boost::asio::awaitable<std::variant<Resolved, ApiReply>> commitFor(const ApiRequest& r,
                                                                      const std::string& scope);
+  // A cached answer, replayed only while the caller's metadata entitlement is Fresh
+  // (or, with `stale_ok`, in its offline Grace).
   std::optional<cache::MetaEntry> cached(const std::string& kind, const ApiTarget& t,
                                          const std::string& commit, const std::string& key,
-                                         const std::string& scope);
+                                         const std::string& scope, bool stale_ok = false);
+  // Updates the caller's entitlement from an upstream answer about repo `t`.
+  void learn(const ApiTarget& t, const std::string& scope, const ApiReply& reply);
   void store(cache::MetaEntry entry);
   ApiReply unavailable(const Error& e) const;
 
   HubClient& hub_;
   cache::Index& index_;
   RevisionCache& revisions_;
+  auth::Entitlements& entitlements_;
   boost::asio::thread_pool& blocking_;
   bool writes_passthrough_;
   std::chrono::milliseconds negative_ttl_;  // a 404 EntryNotFound at a commit is reused this long

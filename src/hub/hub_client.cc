@@ -116,13 +116,23 @@ class HubFillSource final : public cache::FillSource {
     const auto& cfg = hub_.config();
     upstream::Url url = meta_.body_url;
     bool refreshed = false;
+    // fileMeta() vetted the body URL; FileMeta is a plain value handed back by callers, so the
+    // policy is applied again before the first byte goes out.
+    if (!redirectAllowed(url, cfg.upstream, cfg.redirect_allow_hosts,
+                         cfg.allow_private_addresses)) {
+      co_return fail(ErrorCode::Forbidden,
+                     "the file's body URL on " + url.scheme + "://" + url.host + " is not allowed");
+    }
     for (int hop = 0; hop <= cfg.max_redirects + 1; ++hop) {
       upstream::Request req;
       req.method = bhttp::verb::get;
       req.url = url;
+      // Off the upstream's own host (the CDN, also after a refresh): public addresses only.
+      req.public_addresses_only =
+          publicAddressesOnly(url, cfg.upstream, cfg.allow_private_addresses);
       req.headers.emplace_back("Accept-Encoding", "identity");
       if (offset > 0) req.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-");
-      std::string auth = hub_.authFor(auth_);
+      const std::string& auth = auth_;
       if (!auth.empty() && mayCarryCredentials(url, cfg.upstream)) {
         req.headers.emplace_back("Authorization", auth);
       }
@@ -133,7 +143,8 @@ class HubFillSource final : public cache::FillSource {
       if (isRedirect(st)) {
         auto target = url.resolve(header(resp->headers(), "Location"));
         if (!target) co_return fail(ErrorCode::Unavailable, "upstream redirect without a usable Location");
-        if (!redirectAllowed(*target, cfg.upstream, cfg.redirect_allow_hosts)) {
+        if (!redirectAllowed(*target, cfg.upstream, cfg.redirect_allow_hosts,
+                             cfg.allow_private_addresses)) {
           co_return fail(ErrorCode::Forbidden, "upstream redirected to " + target->scheme + "://" +
                                                    target->host + ", which is not allowed");
         }
@@ -149,6 +160,7 @@ class HubFillSource final : public cache::FillSource {
         if (!fresh || !(fresh->blob == meta_.blob)) {
           co_return fail(ErrorCode::Unavailable, "file changed upstream while it was being fetched");
         }
+        // fileMeta() applied the redirect policy to the fresh URL; the next hop restricts it.
         meta_.body_url = fresh->body_url;
         url = fresh->body_url;
         continue;
@@ -226,12 +238,12 @@ void noteRateLimit(UpstreamGate& gate, const bhttp::fields& h) {
 
 asio::awaitable<Result<UpstreamReply>> HubClient::api(bhttp::verb method, std::string target,
                                                       std::string body, std::string content_type,
-                                                      const std::string& caller_auth) const {
+                                                      const std::string& upstream_auth) const {
   if (auto blocked = gate_.blocked()) co_return std::unexpected(*blocked);
   auto first = config_.upstream.resolve(target);
   if (!first) co_return std::unexpected(first.error());
   upstream::Url url = *first;
-  std::string auth = authFor(caller_auth);
+  const std::string& auth = upstream_auth;
   for (int hop = 0; hop <= config_.max_redirects; ++hop) {
     upstream::Request req;
     req.method = method;
@@ -270,23 +282,20 @@ asio::awaitable<Result<UpstreamReply>> HubClient::api(bhttp::verb method, std::s
   co_return fail(ErrorCode::Unavailable, "too many upstream redirects for " + target);
 }
 
-std::string HubClient::authFor(const std::string& caller_auth) const {
-  if (!caller_auth.empty()) return caller_auth;
-  if (!config_.token.empty()) return "Bearer " + config_.token;
-  return {};
-}
-
 asio::awaitable<Result<MetaOutcome>> HubClient::fileMeta(const FileRef& file,
-                                                         const std::string& caller_auth) const {
+                                                         const std::string& upstream_auth) const {
   if (auto blocked = gate_.blocked()) co_return std::unexpected(*blocked);
   auto first = config_.upstream.resolve(resolveTargetFor(file));
   if (!first) co_return std::unexpected(first.error());
   upstream::Url url = *first;
-  std::string auth = authFor(caller_auth);
+  const std::string& auth = upstream_auth;
   for (int hop = 0; hop <= config_.max_redirects; ++hop) {
     upstream::Request req;
     req.method = bhttp::verb::head;
     req.url = url;
+    // Only the Hub's own hops are sent from here (never restricted); kept for any future hop.
+    req.public_addresses_only =
+        publicAddressesOnly(url, config_.upstream, config_.allow_private_addresses);
     req.headers.emplace_back("Accept-Encoding", "identity");
     bool with_auth = !auth.empty() && mayCarryCredentials(url, config_.upstream);
     if (with_auth) req.headers.emplace_back("Authorization", auth);
@@ -304,7 +313,8 @@ asio::awaitable<Result<MetaOutcome>> HubClient::fileMeta(const FileRef& file,
         url = *target;
         continue;
       }
-      if (!redirectAllowed(*target, config_.upstream, config_.redirect_allow_hosts)) {
+      if (!redirectAllowed(*target, config_.upstream, config_.redirect_allow_hosts,
+                           config_.allow_private_addresses)) {
         co_return fail(ErrorCode::Forbidden, "upstream redirected to " + target->scheme + "://" +
                                                  target->host + ", which is not allowed");
       }
@@ -329,9 +339,9 @@ asio::awaitable<Result<MetaOutcome>> HubClient::fileMeta(const FileRef& file,
 }
 
 std::unique_ptr<cache::FillSource> HubClient::fillSource(FileRef file, FileMeta meta,
-                                                         std::string caller_auth) const {
+                                                         std::string upstream_auth) const {
   return std::make_unique<HubFillSource>(*this, std::move(file), std::move(meta),
-                                         std::move(caller_auth));
+                                         std::move(upstream_auth));
 }
 
 }  // namespace hubgate::hub

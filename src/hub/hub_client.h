@@ -10,6 +10,10 @@
 // credentials) or of the Hub URL at the commit (with credentials), Range-resumable, re-resolving
 // the signed URL once when the CDN says it expired.
 //
+// `upstream_auth` arguments are the Authorization value to send to the Hub for this caller
+// ("" = anonymous), as auth::Authenticator resolved it (caller token, key credential or the
+// gateway's default token); it is sent only to the upstream's own origin, never to a CDN.
+//
 // Thread-safety: HubClient is immutable after construction and safe from any strand.
 #pragma once
 
@@ -35,9 +39,11 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct HubConfig {
   upstream::Url upstream;
-  std::string token;  // the gateway's own upstream token; used when the caller sends none
   std::vector<std::string> redirect_allow_hosts;
   int max_redirects = 5;
+  // Let hops off the upstream's own host (CDN redirects) reach loopback, private and link-local
+  // addresses (hub/redirect_policy.h); off by default, for tests and internal mirrors.
+  bool allow_private_addresses = false;
 };
 
 // What the Hub says about one file at one commit.
@@ -72,18 +78,16 @@ class HubClient {
   boost::asio::awaitable<Result<UpstreamReply>> api(boost::beast::http::verb method,
                                                     std::string target, std::string body,
                                                     std::string content_type,
-                                                    const std::string& caller_auth) const;
+                                                    const std::string& upstream_auth) const;
   UpstreamGate& gate() const { return gate_; }
 
   // Errors: Unavailable / Timeout when the Hub cannot be reached or answers something unusable
   // (the context says what), Forbidden when a redirect leads off the allowlist.
   boost::asio::awaitable<Result<MetaOutcome>> fileMeta(const FileRef& file,
-                                                       const std::string& caller_auth) const;
-  // A FillSource for `meta`, fetching with `caller_auth` where credentials may go.
+                                                       const std::string& upstream_auth) const;
+  // A FillSource for `meta`, fetching with `upstream_auth` where credentials may go.
   std::unique_ptr<cache::FillSource> fillSource(FileRef file, FileMeta meta,
-                                                std::string caller_auth) const;
-  // The Authorization header value to send upstream for a caller ("" for none).
-  std::string authFor(const std::string& caller_auth) const;
+                                                std::string upstream_auth) const;
   const HubConfig& config() const { return config_; }
   upstream::Client& client() const { return client_; }
 

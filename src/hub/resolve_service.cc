@@ -36,10 +36,44 @@ HeaderList decodeHeaders(const std::string& text) {
   return out;
 }
 
+namespace {
+std::string headerOf(const HeaderList& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return {};
+}
+}  // namespace
+
+UpstreamReply gatewayReply(int status, const std::string& code, const std::string& message) {
+  UpstreamReply r;
+  r.status = status;
+  r.headers.emplace_back("Content-Type", "application/json");
+  if (!code.empty()) r.headers.emplace_back("X-Error-Code", code);
+  r.headers.emplace_back("X-Error-Message", message);
+  std::string escaped;
+  for (char c : message) {
+    if (c == '"' || c == '\\') escaped.push_back('\\');
+    if (static_cast<unsigned char>(c) >= 0x20) escaped.push_back(c);
+  }
+  r.body = "{\"error\":\"" + escaped + "\"}";
+  return r;
+}
+
+bool deniesAccess(const UpstreamReply& reply) {
+  if (reply.status == 401 || reply.status == 403) return true;
+  return reply.status == 404 && headerOf(reply.headers, "X-Error-Code") == "RepoNotFound";
+}
+
+bool isEntryNotFound(const UpstreamReply& reply) {
+  return reply.status == 404 && headerOf(reply.headers, "X-Error-Code") == "EntryNotFound";
+}
+
 ResolveService::ResolveService(HubClient& hub, cache::Index& index, cache::BlobStore& store,
                                cache::FillRegistry& fills, cache::FillDeps& fill_deps,
                                asio::thread_pool& blocking, asio::any_io_executor fill_executor,
-                               RevisionCache& revisions, std::chrono::milliseconds negative_ttl)
+                               RevisionCache& revisions, auth::Entitlements& entitlements,
+                               std::chrono::milliseconds negative_ttl)
     : hub_(hub),
       index_(index),
       store_(store),
@@ -48,11 +82,14 @@ ResolveService::ResolveService(HubClient& hub, cache::Index& index, cache::BlobS
       blocking_(blocking),
       fill_executor_(std::move(fill_executor)),
       revisions_(revisions),
+      entitlements_(entitlements),
       negative_ttl_(negative_ttl) {}
 
-std::optional<FoundFile> ResolveService::cachedFile(const FileRef& file, const std::string& commit) {
+std::optional<FoundFile> ResolveService::cachedFile(const FileRef& file, const std::string& commit,
+                                                    bool* anon_learned) {
   auto row = index_.findFile(std::string(repoTypeName(file.type)), file.repo, commit, file.path);
-  if (!row || !*row || (*row)->authenticated) return std::nullopt;
+  if (!row || !*row) return std::nullopt;
+  if (anon_learned) *anon_learned = !(*row)->authenticated;
   auto blob = index_.findBlob((*row)->blob);
   if (!blob || !*blob) return std::nullopt;
   FoundFile f;
@@ -127,28 +164,35 @@ void ResolveService::recordFile(const FileRef& file, const FileMeta& meta) {
 }
 
 asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
-                                                            const std::string& caller_auth,
+                                                            const auth::Caller& caller,
                                                             bool want_body) {
   const std::string type(repoTypeName(file.type));
-  const std::string scope = scopeFor(hub_.authFor(caller_auth));
+  const std::string& scope = caller.scope;
+  // 0. The gateway key's own limits come before anything the cache knows.
+  if (!caller.mayAccess(file.repo)) {
+    co_return Resolution(gatewayReply(403, "GatewayKeyDenied",
+                                      "this gateway key may not access " + file.repo));
+  }
   const bool pinned = isCommitHash(file.revision);
-  // 1. An immutable commit (or a branch seen within the revision TTL) whose public file is
-  //    cached, or known missing: no upstream call at all.
+  const auth::Standing standing = entitlements_.standing(scope, type, file.repo, auth::Need::Files);
+  // 1. An immutable commit (or a branch seen within the revision TTL) whose file is cached, or
+  //    known missing, for a caller whose entitlement is fresh: no upstream call at all.
   std::optional<std::string> known =
       pinned ? std::optional<std::string>(file.revision)
              : revisions_.fresh(type, file.repo, file.revision, scope);
-  if (known) {
+  if (known && standing == auth::Standing::Fresh) {
     if (auto missing = cachedMissing(file, *known)) co_return Resolution(std::move(*missing));
     if (auto hit = cachedFile(file, *known)) co_return Resolution(std::move(*hit));
   }
   // 2. Ask the Hub.
-  auto outcome = co_await hub_.fileMeta(file, caller_auth);
+  auto outcome = co_await hub_.fileMeta(file, caller.upstream_auth);
   const bool trouble =
       !outcome || (std::holds_alternative<UpstreamReply>(*outcome) &&
                    (std::get<UpstreamReply>(*outcome).status == 429 ||
                     std::get<UpstreamReply>(*outcome).status >= 500));
   if (trouble) {
-    // The Hub cannot answer: serve the last known commit's file, marked stale.
+    // The Hub cannot answer: serve the last known commit's file, marked stale, to a caller
+    // whose entitlement is fresh or within its offline grace; fail closed for anyone else.
     Error err = outcome ? Error{std::get<UpstreamReply>(*outcome).status == 429
                                     ? ErrorCode::ResourceExhausted
                                     : ErrorCode::Unavailable,
@@ -158,9 +202,19 @@ asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
     auto commit = pinned ? std::optional<std::string>(file.revision)
                          : revisions_.last(type, file.repo, file.revision, scope);
     if (commit) {
-      if (auto hit = cachedFile(file, *commit)) {
-        hit->stale = hub_.gate().staleReason(err);
-        co_return Resolution(std::move(*hit));
+      bool anon_learned = false;
+      if (auto hit = cachedFile(file, *commit, &anon_learned)) {
+        // A row the Hub described to a request without credentials was public: an anonymous
+        // caller may have it (this also covers caches written before entitlements existed).
+        if (standing != auth::Standing::None || (scope == auth::kAnonScope && anon_learned)) {
+          hit->stale = hub_.gate().staleReason(err);
+          co_return Resolution(std::move(*hit));
+        }
+        co_return Resolution(gatewayReply(
+            503, "AccessUnverifiable",
+            "cannot confirm that this caller may read " + file.repo +
+                ": the Hub is unreachable (" + hub_.gate().staleReason(err) +
+                ") and no recent confirmation is on record"));
       }
     }
     if (!outcome) co_return std::unexpected(outcome.error());
@@ -170,10 +224,16 @@ asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
     co_return Resolution(std::move(std::get<UpstreamReply>(*outcome)));
   }
   if (auto* reply = std::get_if<UpstreamReply>(&*outcome)) {
+    if (deniesAccess(*reply)) {
+      entitlements_.deny(scope, type, file.repo);
+    } else if (isEntryNotFound(*reply)) {
+      entitlements_.grant(scope, type, file.repo, auth::Need::Files);
+    }
     rememberMissing(file, *reply);
     co_return Resolution(std::move(*reply));
   }
   auto& meta = std::get<FileMeta>(*outcome);
+  entitlements_.grant(scope, type, file.repo, auth::Need::Files);
   if (!pinned) revisions_.remember(type, file.repo, file.revision, scope, meta.commit);
   // 3. Remember the identity.
   recordFile(file, meta);
@@ -194,7 +254,7 @@ asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
   }
   auto make = [&]() -> Result<std::shared_ptr<cache::FillSession>> {
     return std::make_shared<cache::FillSession>(meta.blob, meta.size,
-                                                hub_.fillSource(file, meta, caller_auth),
+                                                hub_.fillSource(file, meta, caller.upstream_auth),
                                                 fill_deps_);
   };
   auto joined = fills_.join(meta.blob, make, asio::make_strand(fill_executor_));

@@ -1,16 +1,21 @@
 // ResolveService: answers "which bytes are {repo, revision, path}, and where do I read them?"
 //
-// Order of work for one request (docs/life_of_a_request.md):
-//   1. A full commit hash with a cached, public file row and its blob -> Hit, no upstream call.
+// Order of work for one request (docs/life_of_a_request.md, docs/access_control.md):
+//   0. A gateway key whose globs exclude the repo -> 403 GatewayKeyDenied.
+//   1. A full commit hash (or a branch seen within the revision TTL) whose file row and blob are
+//      cached -> Hit with no upstream call, but only while the caller's files entitlement to
+//      the repo is Fresh (auth::Entitlements). Same for a remembered 404 EntryNotFound.
 //   2. Otherwise ask the Hub for the file's metadata (HubClient::fileMeta), with the caller's
-//      credentials. Hub errors come back as an UpstreamReply to relay.
+//      upstream credentials. A 2xx (or EntryNotFound) confirms the caller's entitlement; a
+//      401/403/RepoNotFound drops it. Hub errors come back as an UpstreamReply to relay.
 //   3. Record the file identity (repo, commit, path) -> blob in the index.
 //   4. Blob already cached -> Hit. Otherwise, when the caller wants the body, join or start the
 //      blob's FillSession -> Miss (started) or Join.
-// A file row learned with credentials is never a step-1 hit: its caller is re-checked upstream.
-// A branch or tag seen within the revision TTL counts as its commit for step 1. A 404
-// EntryNotFound at a commit is remembered for the negative TTL. When the Hub cannot be asked
-// (down, 5xx, 429 back-off, offline), the last known commit's cached file is served as stale.
+// Bytes are deduplicated across repos (one blob, many file rows), but every answer is decided
+// per requested repo: a blob cached through a public repo is never served through a private
+// one without that repo's check. When the Hub cannot be asked (down, 5xx, 429 back-off,
+// offline), the last known commit's cached file is served as stale if the caller's entitlement
+// is Fresh or in its offline Grace; otherwise the answer fails closed (503 AccessUnverifiable).
 //
 // Thread-safety: safe from any strand; all state lives in the index and the fill registry.
 #pragma once
@@ -25,6 +30,8 @@
 #include "cache/blob_store.h"
 #include "cache/fill_session.h"
 #include "cache/index.h"
+#include "auth/authenticator.h"
+#include "auth/entitlements.h"
 #include "hub/hub_client.h"
 #include "hub/repo_path.h"
 #include "hub/revision_cache.h"
@@ -46,22 +53,33 @@ struct FoundFile {
 
 using Resolution = std::variant<FoundFile, UpstreamReply>;
 
+// An error answer made by the gateway itself (JSON body, X-Error-Code / X-Error-Message).
+UpstreamReply gatewayReply(int status, const std::string& code, const std::string& message);
+// Whether an upstream answer denies the caller access to the repo (drops its entitlement):
+// 401, 403, or 404 RepoNotFound.
+bool deniesAccess(const UpstreamReply& reply);
+// Whether it is the Hub's 404 EntryNotFound (given only to callers past its access check).
+bool isEntryNotFound(const UpstreamReply& reply);
+
 class ResolveService {
  public:
   ResolveService(HubClient& hub, cache::Index& index, cache::BlobStore& store,
                  cache::FillRegistry& fills, cache::FillDeps& fill_deps,
                  boost::asio::thread_pool& blocking, boost::asio::any_io_executor fill_executor,
-                 RevisionCache& revisions, std::chrono::milliseconds negative_ttl);
+                 RevisionCache& revisions, auth::Entitlements& entitlements,
+                 std::chrono::milliseconds negative_ttl);
 
-  // `want_body` false (HEAD) never starts a fill.
+  // `want_body` false (HEAD) never starts a fill. `caller` must outlive the call.
   boost::asio::awaitable<Result<Resolution>> resolve(const FileRef& file,
-                                                     const std::string& caller_auth,
-                                                     bool want_body);
+                                                     const auth::Caller& caller, bool want_body);
 
  private:
   void recordFile(const FileRef& file, const FileMeta& meta);
-  // A cached, public file at `commit` whose blob is present, as a hit (or nullopt).
-  std::optional<FoundFile> cachedFile(const FileRef& file, const std::string& commit);
+  // A cached file at `commit` whose blob is present, as a hit (or nullopt). The caller's
+  // entitlement is checked by the caller of this function. `anon_learned` (optional) is set
+  // when the Hub gave the row's identity to a request without credentials.
+  std::optional<FoundFile> cachedFile(const FileRef& file, const std::string& commit,
+                                      bool* anon_learned = nullptr);
   // A cached 404 EntryNotFound for the file at `commit`, still within the negative TTL.
   std::optional<UpstreamReply> cachedMissing(const FileRef& file, const std::string& commit);
   void rememberMissing(const FileRef& file, const UpstreamReply& reply);
@@ -74,6 +92,7 @@ class ResolveService {
   boost::asio::thread_pool& blocking_;
   boost::asio::any_io_executor fill_executor_;
   RevisionCache& revisions_;
+  auth::Entitlements& entitlements_;
   std::chrono::milliseconds negative_ttl_;
 };
 

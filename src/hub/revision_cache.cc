@@ -6,11 +6,6 @@
 
 namespace hubgate::hub {
 
-std::string scopeFor(const std::string& authorization) {
-  if (authorization.empty()) return "anon";
-  return "tok:" + sha256Hex(authorization).substr(0, 32);
-}
-
 std::optional<std::string> RevisionCache::fresh(const std::string& repo_type,
                                                 const std::string& repo,
                                                 const std::string& revision,

@@ -15,12 +15,13 @@
 #include <string>
 #include <unordered_map>
 
+#include "auth/authenticator.h"
 #include "cache/index.h"
 
 namespace hubgate::hub {
 
 // The identity class a cached answer belongs to: "anon", or a digest of the Authorization value.
-std::string scopeFor(const std::string& authorization);
+using auth::scopeFor;
 
 class RevisionCache {
  public:

@@ -55,8 +55,48 @@ http::Response Router::fromError(const Error& e) const {
 }
 
 Router::Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::UpstreamGate& gate,
-               cache::BlobStore& store, metrics::GatewayMetrics& metrics, RouterOptions options)
-    : resolve_(resolve), api_(api), gate_(gate), store_(store), metrics_(metrics), options_(options) {}
+               cache::BlobStore& store, metrics::GatewayMetrics& metrics,
+               auth::Authenticator& auth, AdminApi& admin, RouterOptions options)
+    : resolve_(resolve),
+      api_(api),
+      gate_(gate),
+      store_(store),
+      metrics_(metrics),
+      auth_(auth),
+      admin_(admin),
+      options_(options) {}
+
+http::Response Router::metricsRoute(const http::Request& req, bool require_admin) {
+  if (require_admin) {
+    if (auto denied = auth_.checkAdmin(field(req, bhttp::field::authorization))) {
+      auto r = jsonError(denied->status, denied->code, denied->message);
+      r.route = "metrics";
+      return r;
+    }
+  }
+  auto r = http::textResponse(200, metrics_.registry.render());
+  r.headers[0].second = "text/plain; version=0.0.4; charset=utf-8";
+  r.route = "metrics";
+  return r;
+}
+
+asio::awaitable<http::Response> Router::handleAdmin(http::Request& req) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  http::Response r;
+  if (path == "/health") {
+    r = http::textResponse(200, "ok\n");
+    r.route = "health";
+  } else if (path == "/metrics") {
+    r = metricsRoute(req, true);
+  } else if (path == "/admin" || path.starts_with("/admin/")) {
+    r = admin_.handle(req);
+  } else {
+    r = jsonError(404, "NotFound", "the admin listener serves /admin/*, /metrics and /health");
+    r.route = "other";
+  }
+  co_return r;
+}
 
 asio::awaitable<http::Response> Router::handle(http::Request& req) {
   std::string origin = field(req, bhttp::field::origin);
@@ -82,27 +122,40 @@ asio::awaitable<http::Response> Router::route(http::Request& req) {
     r.route = "health";
     co_return r;
   }
-  if (path == "/metrics") {
-    auto r = http::textResponse(200, metrics_.registry.render());
-    r.headers[0].second = "text/plain; version=0.0.4; charset=utf-8";
-    r.route = "metrics";
+  if (path == "/metrics") co_return metricsRoute(req, options_.metrics_require_admin);
+  if (path == "/admin" || path.starts_with("/admin/")) {
+    if (options_.admin_on_main) co_return admin_.handle(req);
+    auto r = jsonError(404, "NotFound", "the admin API is served on its own listener");
+    r.route = "admin";
     co_return r;
   }
+  // Every Hub route: who is asking, and as whom the gateway asks the Hub.
+  auto identity = auth_.identify(field(req, bhttp::field::authorization));
+  if (auto* denied = std::get_if<auth::Denial>(&identity)) {
+    auto r = jsonError(denied->status, denied->code, denied->message);
+    r.route = "denied";
+    co_return r;
+  }
+  const auth::Caller caller = std::get<auth::Caller>(std::move(identity));
+  http::Response r;
   if (path.starts_with("/api/") && !path.starts_with("/api/resolve-cache/")) {
-    co_return co_await apiRoute(req);
-  }
-  if (!get_or_head) {
+    r = co_await apiRoute(req, caller);
+  } else if (!get_or_head) {
     // Uploads and the like (LFS batch, git endpoints): refused or forwarded, never cached.
-    auto r = fromReply(co_await api_.write(req.method(), std::string(target), req.body(),
-                                           field(req, bhttp::field::content_type),
-                                           field(req, bhttp::field::authorization)));
+    // Forwarded with the caller's own Authorization (never the gateway's default token).
+    r = fromReply(co_await api_.write(req.method(), std::string(target), req.body(),
+                                      field(req, bhttp::field::content_type),
+                                      field(req, bhttp::field::authorization),
+                                      caller.key.has_value()));
     r.route = "write";
-    co_return r;
+  } else {
+    r = co_await resolveRoute(req, caller);
   }
-  co_return co_await resolveRoute(req);
+  r.caller = caller.label;
+  co_return r;
 }
 
-asio::awaitable<http::Response> Router::apiRoute(http::Request& req) {
+asio::awaitable<http::Response> Router::apiRoute(http::Request& req, const auth::Caller& caller) {
   auto parsed = hub::parseApiTarget(req.target());
   if (!parsed) {
     auto r = http::errorResponse(400, "BadRequest", parsed.error().context);
@@ -118,7 +171,8 @@ asio::awaitable<http::Response> Router::apiRoute(http::Request& req) {
   if (!read) {
     auto r = fromReply(co_await api_.write(req.method(), std::string(req.target()), req.body(),
                                            field(req, bhttp::field::content_type),
-                                           field(req, bhttp::field::authorization)));
+                                           field(req, bhttp::field::authorization),
+                                           caller.key.has_value()));
     r.route = "write";
     co_return r;
   }
@@ -128,7 +182,7 @@ asio::awaitable<http::Response> Router::apiRoute(http::Request& req) {
   ar.raw_target = std::string(req.target());
   ar.body = req.body();
   ar.content_type = field(req, bhttp::field::content_type);
-  ar.authorization = field(req, bhttp::field::authorization);
+  ar.caller = &caller;
   auto r = fromReply(co_await api_.handle(ar));
   r.route = "api";
   // Pagination must stay on the gateway: point Link URLs at the origin the client used.
@@ -156,7 +210,8 @@ asio::awaitable<http::Response> Router::apiRoute(http::Request& req) {
   co_return r;
 }
 
-asio::awaitable<http::Response> Router::resolveRoute(http::Request& req) {
+asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
+                                                     const auth::Caller& caller) {
   auto parsed = hub::parseResolveTarget(req.target());
   if (!parsed) {
     auto r = parsed.error().code == ErrorCode::NotFound
@@ -167,8 +222,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req) {
     co_return r;
   }
   const bool head = req.method() == bhttp::verb::head;
-  std::string auth = field(req, bhttp::field::authorization);
-  auto resolved = co_await resolve_.resolve(parsed->file, auth, !head);
+  auto resolved = co_await resolve_.resolve(parsed->file, caller, !head);
   if (!resolved) {
     auto r = fromError(resolved.error());
     r.route = "resolve";
@@ -178,8 +232,9 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req) {
     http::Response r;
     r.status = reply->status;
     r.headers = reply->headers;
+    r.body = reply->body;
     for (const auto& [k, v] : reply->headers) {
-      if (k == "X-Error-Message") r.body = v;
+      if (k == "X-Error-Message" && r.body.empty()) r.body = v;
     }
     r.route = "resolve";
     co_return r;
@@ -246,9 +301,11 @@ void Router::observe(const http::Request& req, const http::Response& resp, std::
                      bool ok, std::chrono::steady_clock::duration took) {
   metrics_.request(resp.route, resp.status).inc();
   std::string_view target = req.target();
-  spdlog::info("{} {} {} {}B {}ms{}", std::string(req.method_string()),
+  // The query string is never logged (it may carry signed or private parameters), nor is any
+  // credential: the caller appears by its label (auth::Caller::label).
+  spdlog::info("{} {} {} {}B {}ms {}{}", std::string(req.method_string()),
                std::string(target.substr(0, target.find('?'))), resp.status, sent,
-               std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), resp.caller,
                ok ? "" : " (cut)");
 }
 

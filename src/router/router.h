@@ -1,6 +1,6 @@
 // Router: maps an HTTP request to its route and produces the response.
 //
-// Routes: GET /health, GET /metrics, GET|HEAD of the resolve routes (hub/repo_path.h) and of the
+// Routes: GET /health, GET /metrics, /admin/* (router/admin.h), GET|HEAD of the resolve routes (hub/repo_path.h) and of the
 // Hub API (hub/api_path.h; POST for paths-info), OPTIONS preflights anywhere, and every other
 // method as a write (refused or forwarded by ApiService). Resolve answers come from
 // ResolveService; this layer applies the HTTP rules on top (If-None-Match -> 304, Range ->
@@ -17,28 +17,36 @@
 #include "http/server.h"
 #include "hub/api_service.h"
 #include "hub/resolve_service.h"
+#include "auth/authenticator.h"
 #include "metrics/registry.h"
+#include "router/admin.h"
 
 namespace hubgate::router {
 
 struct RouterOptions {
   std::chrono::milliseconds fill_stall_timeout{60'000};
+  bool admin_on_main = true;           // false: /admin is served only on the admin listener
+  bool metrics_require_admin = false;  // /metrics needs the admin key
 };
 
 class Router {
  public:
   Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::UpstreamGate& gate,
-         cache::BlobStore& store, metrics::GatewayMetrics& metrics, RouterOptions options);
+         cache::BlobStore& store, metrics::GatewayMetrics& metrics, auth::Authenticator& auth,
+         AdminApi& admin, RouterOptions options);
 
   boost::asio::awaitable<http::Response> handle(http::Request& req);
+  // The admin listener's handler: /admin/*, /metrics (admin key always required) and /health.
+  boost::asio::awaitable<http::Response> handleAdmin(http::Request& req);
   // Metrics and access log for a finished response.
   void observe(const http::Request& req, const http::Response& resp, std::uint64_t sent, bool ok,
                std::chrono::steady_clock::duration took);
 
  private:
   boost::asio::awaitable<http::Response> route(http::Request& req);
-  boost::asio::awaitable<http::Response> resolveRoute(http::Request& req);
-  boost::asio::awaitable<http::Response> apiRoute(http::Request& req);
+  boost::asio::awaitable<http::Response> resolveRoute(http::Request& req, const auth::Caller& caller);
+  boost::asio::awaitable<http::Response> apiRoute(http::Request& req, const auth::Caller& caller);
+  http::Response metricsRoute(const http::Request& req, bool require_admin);
   http::Response fromError(const Error& e) const;
 
   hub::ResolveService& resolve_;
@@ -46,6 +54,8 @@ class Router {
   const hub::UpstreamGate& gate_;
   cache::BlobStore& store_;
   metrics::GatewayMetrics& metrics_;
+  auth::Authenticator& auth_;
+  AdminApi& admin_;
   RouterOptions options_;
 };
 
