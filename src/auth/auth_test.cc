@@ -158,6 +158,24 @@ TEST_F(EntitlementsTest, MetadataDoesNotCoverFilesAndDenyDropsAtOnce) {
   EXPECT_EQ(e->standing(s, "model", "org/gated", Need::Metadata), Standing::None);
 }
 
+TEST_F(EntitlementsTest, LaterMetadataConfirmationKeepsTheFilesGrace) {
+  // Found by tests/integration/access.test.mjs: a repo-info answer after a download used to
+  // overwrite the files confirmation, losing its offline grace.
+  auto e = make(std::chrono::seconds(10), std::chrono::hours(1));
+  const std::string s = "tok:abc";
+  e->grant(s, "model", "org/p", Need::Files);
+  now += 20'000;  // files confirmation past its TTL, inside its grace
+  e->grant(s, "model", "org/p", Need::Metadata);
+  EXPECT_EQ(e->standing(s, "model", "org/p", Need::Files), Standing::Grace);
+  EXPECT_EQ(e->standing(s, "model", "org/p", Need::Metadata), Standing::Fresh);
+  pool.join();
+  boost::asio::thread_pool pool2{1};
+  Entitlements again(*index, pool2, std::chrono::seconds(10), std::chrono::hours(1),
+                     [this] { return now; });
+  EXPECT_EQ(again.standing(s, "model", "org/p", Need::Files), Standing::Grace);
+  EXPECT_EQ(again.standing(s, "model", "org/p", Need::Metadata), Standing::Fresh);
+}
+
 TEST_F(EntitlementsTest, TtlZeroIsNeverFresh) {
   auto e = make(std::chrono::milliseconds(0), std::chrono::seconds(60));
   e->grant("tok:abc", "model", "org/p", Need::Files);

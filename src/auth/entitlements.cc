@@ -29,6 +29,15 @@ Entitlements::Entitlements(cache::Index& index, asio::thread_pool& blocking,
       grace_ms_(offline_grace.count()),
       now_(std::move(now)) {}
 
+Standing Entitlements::judge(const std::string& scope, std::int64_t at_ms) const {
+  if (at_ms == 0) return Standing::None;
+  std::int64_t age = now_() - at_ms;
+  if (age < 0) age = 0;  // clock stepped back: treat as just confirmed
+  if (age < ttl_ms_) return Standing::Fresh;
+  if (scope == kAnonScope || age < ttl_ms_ + grace_ms_) return Standing::Grace;
+  return Standing::None;
+}
+
 Standing Entitlements::standing(const std::string& scope, const std::string& repo_type,
                                 const std::string& repo, Need need) {
   Memo memo;
@@ -41,20 +50,19 @@ Standing Entitlements::standing(const std::string& scope, const std::string& rep
       auto row = index_.findEntitlement(scope, repo_type, repo);
       Memo loaded;
       if (row && *row) {
-        loaded.granted_at_ms = (*row)->granted_at_ms;
-        loaded.files = (*row)->files;
-        loaded.persisted_at_ms = loaded.granted_at_ms;
+        loaded.files_at_ms = loaded.persisted_files_ms = (*row)->files_at_ms;
+        loaded.meta_at_ms = loaded.persisted_meta_ms = (*row)->meta_at_ms;
       }
       it = memos_.emplace(std::move(k), loaded).first;
     }
     memo = it->second;
   }
-  if (memo.granted_at_ms == 0) return Standing::None;
-  if (need == Need::Files && !memo.files) return Standing::None;
-  std::int64_t age = now_() - memo.granted_at_ms;
-  if (age < 0) age = 0;  // clock stepped back: treat as just confirmed
-  if (age < ttl_ms_) return Standing::Fresh;
-  if (scope == kAnonScope || age < ttl_ms_ + grace_ms_) return Standing::Grace;
+  Standing files = judge(scope, memo.files_at_ms);
+  if (need == Need::Files) return files;
+  Standing meta = judge(scope, memo.meta_at_ms);
+  // Files covers metadata: the better of the two.
+  if (files == Standing::Fresh || meta == Standing::Fresh) return Standing::Fresh;
+  if (files == Standing::Grace || meta == Standing::Grace) return Standing::Grace;
   return Standing::None;
 }
 
@@ -65,17 +73,26 @@ void Entitlements::grant(const std::string& scope, const std::string& repo_type,
   bool persist = false;
   {
     std::lock_guard lock(mu_);
-    Memo& m = memos_[key(scope, repo_type, repo)];
-    // A metadata confirmation keeps an earlier files confirmation only while that one is fresh.
-    bool files = what == Need::Files || (m.files && m.granted_at_ms != 0 && now - m.granted_at_ms < ttl_ms_);
-    const bool upgraded = files && !m.files;
-    m.files = files;
-    if (what == Need::Files || !m.files) m.granted_at_ms = now;
-    // Persist when new, upgraded, or the stored copy is older than half a TTL (bounded writes).
-    if (m.persisted_at_ms == 0 || upgraded || now - m.persisted_at_ms >= ttl_ms_ / 2) {
-      m.persisted_at_ms = m.granted_at_ms;
-      rec.granted_at_ms = m.granted_at_ms;
-      rec.files = m.files;
+    auto [it, inserted] = memos_.try_emplace(key(scope, repo_type, repo));
+    Memo& m = it->second;
+    if (inserted) {
+      // Never consulted: keep what the index holds for the other kind.
+      auto row = index_.findEntitlement(scope, repo_type, repo);
+      if (row && *row) {
+        m.files_at_ms = m.persisted_files_ms = (*row)->files_at_ms;
+        m.meta_at_ms = m.persisted_meta_ms = (*row)->meta_at_ms;
+      }
+    }
+    std::int64_t& at = what == Need::Files ? m.files_at_ms : m.meta_at_ms;
+    std::int64_t& stored = what == Need::Files ? m.persisted_files_ms : m.persisted_meta_ms;
+    at = now;
+    // Persist when new, or when the stored copy is older than half a TTL (bounded writes).
+    if (stored == 0 || now - stored >= ttl_ms_ / 2) {
+      stored = now;
+      rec.files_at_ms = m.files_at_ms;
+      rec.meta_at_ms = m.meta_at_ms;
+      m.persisted_files_ms = m.files_at_ms;
+      m.persisted_meta_ms = m.meta_at_ms;
       persist = true;
     }
   }
@@ -91,9 +108,13 @@ void Entitlements::deny(const std::string& scope, const std::string& repo_type,
   {
     std::lock_guard lock(mu_);
     auto [it, inserted] = memos_.try_emplace(key(scope, repo_type, repo));
-    // Known to memory and already empty: the index holds nothing either.
-    if (!inserted && it->second.granted_at_ms == 0 && it->second.persisted_at_ms == 0) return;
-    it->second = Memo{};
+    Memo& m = it->second;
+    // Known to memory and nothing confirmed or stored: the index holds nothing either.
+    if (!inserted && m.files_at_ms == 0 && m.meta_at_ms == 0 && m.persisted_files_ms == 0 &&
+        m.persisted_meta_ms == 0) {
+      return;
+    }
+    m = Memo{};
   }
   asio::post(writes_, [&index = index_, scope, repo_type, repo] {
     (void)index.removeEntitlement(scope, repo_type, repo);

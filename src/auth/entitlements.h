@@ -56,11 +56,15 @@ class Entitlements {
   static std::int64_t systemNowMs();
 
  private:
+  // Files and metadata confirmations age separately: a later metadata answer never shortens
+  // what a files confirmation allows (notably its offline grace).
   struct Memo {
-    std::int64_t granted_at_ms = 0;  // 0 = denied / never
-    bool files = false;
-    std::int64_t persisted_at_ms = 0;  // granted_at_ms of the last persisted copy
+    std::int64_t files_at_ms = 0;  // 0 = never / denied
+    std::int64_t meta_at_ms = 0;
+    std::int64_t persisted_files_ms = 0;  // what the index holds
+    std::int64_t persisted_meta_ms = 0;
   };
+  Standing judge(const std::string& scope, std::int64_t at_ms) const;
   static std::string key(const std::string& scope, const std::string& type, const std::string& repo) {
     return scope + '\n' + type + '\n' + repo;
   }

@@ -65,9 +65,19 @@ CREATE TABLE IF NOT EXISTS entitlements(
   scope TEXT NOT NULL,
   repo_type TEXT NOT NULL,
   repo TEXT NOT NULL,
-  granted_at_ms INTEGER NOT NULL,
-  files INTEGER NOT NULL,
+  files_at_ms INTEGER NOT NULL,
+  meta_at_ms INTEGER NOT NULL,
   PRIMARY KEY(scope, repo_type, repo)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS verdicts(
+  kind TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  verdict TEXT NOT NULL,
+  format TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  findings TEXT NOT NULL,
+  scanner_version TEXT NOT NULL,
+  scanned_at INTEGER NOT NULL,
+  PRIMARY KEY(kind, digest)) WITHOUT ROWID;
 )sql";
 
 // Globs are stored one per line (a glob never contains a newline: validated by auth/).
@@ -388,23 +398,22 @@ class SqliteIndex final : public Index {
                                                            const std::string& repo) override {
     std::lock_guard lock(readMu());
     Stmt s(readDb(),
-           "SELECT granted_at_ms, files FROM entitlements WHERE scope=?1 AND repo_type=?2 AND "
+           "SELECT files_at_ms, meta_at_ms FROM entitlements WHERE scope=?1 AND repo_type=?2 AND "
            "repo=?3");
     s.bind(1, scope).bind(2, repo_type).bind(3, repo);
     int rc = s.step();
     if (rc == SQLITE_DONE) return std::optional<EntitlementRecord>();
     if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findEntitlement failed");
-    return EntitlementRecord{s.i64(0), s.i64(1) != 0};
+    return EntitlementRecord{s.i64(0), s.i64(1)};
   }
 
   Result<void> putEntitlement(const std::string& scope, const std::string& repo_type,
                               const std::string& repo, const EntitlementRecord& e) override {
     std::lock_guard lock(write_mu_);
     Stmt s(writer_,
-           "INSERT OR REPLACE INTO entitlements(scope, repo_type, repo, granted_at_ms, files) "
+           "INSERT OR REPLACE INTO entitlements(scope, repo_type, repo, files_at_ms, meta_at_ms) "
            "VALUES(?1, ?2, ?3, ?4, ?5)");
-    s.bind(1, scope).bind(2, repo_type).bind(3, repo).bind(4, e.granted_at_ms);
-    s.bind(5, std::int64_t{e.files ? 1 : 0});
+    s.bind(1, scope).bind(2, repo_type).bind(3, repo).bind(4, e.files_at_ms).bind(5, e.meta_at_ms);
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putEntitlement failed");
     return {};
   }
@@ -416,6 +425,30 @@ class SqliteIndex final : public Index {
     s.bind(1, scope).bind(2, repo_type).bind(3, repo);
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index removeEntitlement failed");
     return {};
+  }
+
+  Result<void> putVerdict(const BlobKey& b, const ScanRecord& r) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_,
+           "INSERT OR REPLACE INTO verdicts(kind, digest, verdict, format, summary, findings, "
+           "scanner_version, scanned_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    s.bind(1, digestKindName(b.kind)).bind(2, b.digest).bind(3, r.verdict).bind(4, r.format);
+    s.bind(5, r.summary).bind(6, r.findings).bind(7, r.scanner_version);
+    s.bind(8, r.scanned_at ? r.scanned_at : nowUnix());
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putVerdict failed");
+    return {};
+  }
+
+  Result<std::optional<ScanRecord>> findVerdict(const BlobKey& b) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT verdict, format, summary, findings, scanner_version, scanned_at FROM verdicts "
+           "WHERE kind=?1 AND digest=?2");
+    s.bind(1, digestKindName(b.kind)).bind(2, b.digest);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<ScanRecord>();
+    if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findVerdict failed");
+    return ScanRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5)};
   }
 
   Result<IndexStats> stats() override {

@@ -7,6 +7,7 @@
 //   revisions (repo_type, repo, revision, scope) -> last commit seen
 //   gateway_keys  id -> digest, credential name, repo globs     (no key in plain text)
 //   entitlements  (scope, repo_type, repo) -> last confirmation (scope = "anon" | token digest)
+//   verdicts      (kind, digest) -> scanner verdict, findings, scanner version
 // A file row may exist before its blob (written when the Hub told us the identity); lookups
 // that serve bytes join both, so a file row alone never makes a hit.
 //
@@ -93,10 +94,21 @@ struct KeyRecord {
   std::int64_t revoked_at = 0;     // unix seconds, 0 = active
 };
 
-// A confirmed (caller scope, repo) access, and what it covers (auth/entitlements.h).
+// When the Hub last confirmed a (caller scope, repo) access (auth/entitlements.h), per kind.
 struct EntitlementRecord {
-  std::int64_t granted_at_ms = 0;  // unix milliseconds
-  bool files = false;              // true: file downloads confirmed; false: metadata only
+  std::int64_t files_at_ms = 0;  // file downloads confirmed (unix ms; 0 = never)
+  std::int64_t meta_at_ms = 0;   // metadata answers confirmed (unix ms; 0 = never)
+};
+
+// The scanner's verdict on a blob's content (issue 5; scan/report.h). Keyed by the blob: content
+// decides the verdict, the policy decides per request what it means.
+struct ScanRecord {
+  std::string verdict;          // "clean" | "suspicious" | "invalid" | "error" | "malicious"
+  std::string format;           // detected format ("pickle", "safetensors", ...)
+  std::string summary;          // "malicious: posix.system via STACK_GLOBAL at byte 812 of ..."
+  std::string findings;         // JSON array [{severity, rule, message, location, offset}]
+  std::string scanner_version;  // scanner + signature feed versions; a change means rescan
+  std::int64_t scanned_at = 0;  // unix seconds
 };
 
 // Totals for the admin API.
@@ -149,6 +161,9 @@ class Index {
                                       const std::string& repo, const EntitlementRecord& e) = 0;
   virtual Result<void> removeEntitlement(const std::string& scope, const std::string& repo_type,
                                          const std::string& repo) = 0;
+
+  virtual Result<void> putVerdict(const BlobKey& blob, const ScanRecord& record) = 0;
+  virtual Result<std::optional<ScanRecord>> findVerdict(const BlobKey& blob) = 0;
 
   virtual Result<IndexStats> stats() = 0;
   virtual int formatVersion() const = 0;

@@ -186,9 +186,9 @@ int runKeys(const std::string& action, const Flags& flags, const KeyFlags& kf) {
       for (const auto& k : *all) {
         if (out.size() > 1) out += ",";
         out += "{\"id\":" + jsonString(k.id) + ",\"name\":" + jsonString(k.name) +
-               ",\"credential\":" + jsonString(k.credential) + ",\"allow\":" + jsonList(k.allow) +
+               ",\"credential\":" + (k.credential.empty() ? "null" : jsonString(k.credential)) + ",\"allow\":" + jsonList(k.allow) +
                ",\"deny\":" + jsonList(k.deny) + ",\"created_at\":" + std::to_string(k.created_at) +
-               ",\"revoked_at\":" + std::to_string(k.revoked_at) + "}";
+               ",\"revoked_at\":" + (k.revoked_at ? std::to_string(k.revoked_at) : "null") + "}";
       }
       std::printf("%s]\n", out.c_str());
       return 0;

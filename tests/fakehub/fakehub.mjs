@@ -6,6 +6,8 @@
 // overrides, mid-body aborts, corrupted bytes, throttling, pause gates, header delays, ignored
 // Range, redirect targets. Every request is logged (listener, method, path, query, headers,
 // Authorization, Range, status, body bytes sent) so tests can assert on upstream traffic.
+// Access: addToken/removeToken, grantAccess/revokeAccess(repo, token) change who may read a
+// private or gated repo between requests; setDown() makes the Hub and/or CDN unreachable.
 //
 // Library use:   const hub = await startFakeHub({ xet: true });
 //                const repo = hub.addRepo({ id: 'org/model', files: [{ path: 'a.bin', content, lfs: true }] });
@@ -457,6 +459,30 @@ class FakeHub extends EventEmitter {
 
   addToken(token, info = {}) {
     this.tokens.set(token, { name: info.name ?? `user-${this.tokens.size}`, orgs: info.orgs ?? [], ...info });
+  }
+
+  // Forgets a token: from now on the Hub answers it 401 "Invalid username or password." everywhere
+  // (a token deleted or expired at the Hub).
+  removeToken(token) {
+    this.tokens.delete(token);
+  }
+
+  // Gives `token` read access to `repo` (a Repo, id or type-key): reader of a private repo,
+  // approved for a gated one.
+  grantAccess(repo, token) {
+    const r = typeof repo === 'string' ? this.repo(repo) : repo;
+    if (!r) throw new Error(`unknown repo ${repo}`);
+    if (r.private) r.readers.add(token);
+    if (r.gated) r.approved.add(token);
+  }
+
+  // Withdraws what grantAccess gave (and any reader/approval given at addRepo): the Hub then
+  // answers that token 404 RepoNotFound on a private repo, 403 GatedRepo on a gated one.
+  revokeAccess(repo, token) {
+    const r = typeof repo === 'string' ? this.repo(repo) : repo;
+    if (!r) throw new Error(`unknown repo ${repo}`);
+    r.readers.delete(token);
+    r.approved.delete(token);
   }
 
   setXet(on) {

@@ -553,9 +553,11 @@ export function gatewayBinary() {
 const LOG_CAP = 4 * 1024 * 1024;
 
 // Starts `hubgate serve` against `upstream` on a free loopback port. Resolves once it printed
-// "hubgate listening on http://127.0.0.1:PORT". Options: cacheDir (reused across restarts; a temp
-// dir is created and removed by stop() when omitted), extraArgs, env, startTimeoutMs.
-export async function startGateway({ upstream, extraArgs = [], env = {}, cacheDir, startTimeoutMs = 10000 } = {}) {
+// "hubgate listening on http://127.0.0.1:PORT" (and, when env.HUBGATE_ADMIN_LISTEN is set, "hubgate
+// admin listening on URL": gw.adminUrl). Options: cacheDir (reused across restarts; a temp dir is
+// created and removed by stop() when omitted), extraArgs, env, startTimeoutMs, logCap (bytes of
+// stderr and stdout kept: gw.logs(), gw.stdout(); Infinity keeps everything, e.g. to scan logs).
+export async function startGateway({ upstream, extraArgs = [], env = {}, cacheDir, startTimeoutMs = 10000, logCap = LOG_CAP } = {}) {
   assert.ok(upstream, 'startGateway: upstream URL required');
   const bin = gatewayBinary();
   const ownsCache = !cacheDir;
@@ -579,16 +581,21 @@ export async function startGateway({ upstream, extraArgs = [], env = {}, cacheDi
   });
   proc.stderr.on('data', (c) => {
     stderr += c.toString();
-    if (stderr.length > LOG_CAP) stderr = stderr.slice(-LOG_CAP / 2);
+    if (stderr.length > logCap) stderr = stderr.slice(-logCap / 2);
   });
+  const wantAdmin = !!env.HUBGATE_ADMIN_LISTEN;
   let url;
+  let adminUrl = null;
   try {
     url = await withTimeout(
       new Promise((resolve, reject) => {
         proc.stdout.on('data', (c) => {
           stdout += c.toString();
+          if (stdout.length > logCap) stdout = stdout.slice(-logCap / 2);
           const m = /hubgate listening on (http:\/\/127\.0\.0\.1:\d+)\s*\n/.exec(stdout);
-          if (m) resolve(m[1]);
+          const a = /hubgate admin listening on (http:\/\/127\.0\.0\.1:\d+)\s*\n/.exec(stdout);
+          if (a) adminUrl ??= a[1];
+          if (m && (!wantAdmin || a)) resolve(m[1]);
         });
         exited.then(({ code, signal }) =>
           reject(new Error(`hubgate exited before listening (code ${code}, signal ${signal})\nargs: ${args.join(' ')}\nstdout: ${stdout}\nstderr: ${stderr.slice(-4000)}`)),
@@ -613,11 +620,13 @@ export async function startGateway({ upstream, extraArgs = [], env = {}, cacheDi
 
   const gw = {
     url,
+    adminUrl,
     proc,
     cacheDir: dir,
     args,
     exited,
     logs: () => stderr,
+    stdout: () => stdout,
     logTail: (n = 4000) => stderr.slice(-n),
     alive: () => proc.exitCode === null && proc.signalCode === null,
     async metrics() {
