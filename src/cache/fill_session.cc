@@ -38,8 +38,12 @@ Result<void> pwriteAll(int fd, const std::byte* data, std::size_t n, std::uint64
 }  // namespace
 
 FillSession::FillSession(BlobKey key, std::uint64_t size, std::unique_ptr<FillSource> source,
-                         FillDeps& deps)
-    : key_(std::move(key)), size_(size), source_(std::move(source)), deps_(deps) {}
+                         FillDeps& deps, std::string name_hint)
+    : key_(std::move(key)),
+      size_(size),
+      source_(std::move(source)),
+      deps_(deps),
+      name_hint_(std::move(name_hint)) {}
 
 FillSession::~FillSession() {
   // A session that did not commit leaves nothing behind. (After commit the path was renamed.)
@@ -90,13 +94,14 @@ asio::awaitable<void> FillSession::waitUntil(std::uint64_t target, std::chrono::
 }
 
 void FillSession::advance(std::uint64_t available, std::optional<State> state,
-                          std::optional<Error> error) {
+                          std::optional<Error> error, std::shared_ptr<const ScanRecord> scan) {
   std::vector<std::shared_ptr<asio::steady_timer>> wake;
   {
     std::lock_guard lock(mu_);
     progress_.available = available;
     if (state) progress_.state = *state;
     if (error) progress_.error = std::move(error);
+    if (scan) progress_.scan = std::move(scan);
     const bool all = progress_.state == State::Committed || progress_.state == State::Failed;
     // Wake only the readers whose target is reached; keep the others waiting.
     std::erase_if(waiters_, [&](Waiter& w) {
@@ -116,13 +121,15 @@ asio::awaitable<void> FillSession::run(std::shared_ptr<FillSession> self) {
   m.fills_in_flight.add(1);
   auto fetched = co_await fetchAll();
   Result<void> outcome = fetched;
+  std::shared_ptr<const ScanRecord> scan;
   if (fetched) {
-    advance(size_, State::Verifying, std::nullopt);
+    advance(size_, State::Scanning, std::nullopt);
+    scan = co_await inspect();
     outcome = co_await commit();
   }
   if (outcome) {
     m.fill_completed.inc();
-    advance(size_, State::Committed, std::nullopt);
+    advance(size_, State::Committed, std::nullopt, scan);
   } else {
     m.fill_failed.inc();
     std::error_code ec;
@@ -194,6 +201,19 @@ asio::awaitable<Result<void>> FillSession::fetchAll() {
                                               std::string(digestKindName(key_.kind)) + ":" + digest);
   }
   co_return Result<void>{};
+}
+
+asio::awaitable<std::shared_ptr<const ScanRecord>> FillSession::inspect() {
+  if (!deps_.inspector) co_return nullptr;
+  asio::thread_pool& pool = deps_.scan_pool ? *deps_.scan_pool : deps_.blocking;
+  // The verdict is stored before the blob is published: a published blob always has one.
+  auto record = co_await runBlocking(pool, [this]() -> std::shared_ptr<const ScanRecord> {
+    auto r = std::make_shared<ScanRecord>(
+        deps_.inspector->inspect(temp_.fd.get(), size_, key_, name_hint_));
+    (void)deps_.index.putVerdict(key_, *r);
+    return r;
+  });
+  co_return record;
 }
 
 asio::awaitable<Result<void>> FillSession::commit() {

@@ -16,7 +16,13 @@
 //   Fetching   | upstream error, budget exhausted        | Failed
 //   Fetching   | all `size` bytes written                | Verifying
 //   Verifying  | digest != expected                      | Failed (digest_mismatch)
-//   Verifying  | digest ok; fsync+rename+index row done  | Committed
+//   Verifying  | digest ok                               | Scanning
+//   Scanning   | verdict stored; fsync+rename+row done   | Committed (scan record attached)
+//   Scanning   | scanner unavailable / store failed      | Failed
+//
+// A blob is published whatever its verdict (the bytes are verified; the verdict says what they
+// are); whether a request may receive its final byte is the policy's decision per request, made
+// by the reader when the session is Committed (FillBodySource's gate) and by the router on hits.
 //
 // Fail closed: readers are never given the blob's last byte before Committed, so a client can
 // never hold a complete file whose digest did not match; on Failed every reader stops and cuts
@@ -61,6 +67,20 @@ class FillSource {
       std::uint64_t offset) = 0;
 };
 
+// Judges a verified blob's content before it is published (the scanner, issue 5). Blocking; runs
+// on FillDeps::scan_pool. Implementations must be thread-safe.
+class Inspector {
+ public:
+  virtual ~Inspector() = default;
+  // `fd` reads the verified bytes [0, size); `name_hint` is the path of the request that started
+  // the fill (a hint only: scanners decide from content). Never fails: a scanner error is an
+  // "error" verdict, which policy treats as a block.
+  virtual ScanRecord inspect(int fd, std::uint64_t size, const BlobKey& key,
+                             const std::string& name_hint) = 0;
+  // The version stamped on records by inspect(); a stored record with another version is stale.
+  virtual std::string version() const = 0;
+};
+
 struct FillDeps {
   BlobStore& store;
   Index& index;
@@ -68,20 +88,24 @@ struct FillDeps {
   metrics::GatewayMetrics& metrics;
   int max_attempts = 6;  // upstream opens per fill (first try + resumes)
   std::chrono::milliseconds retry_backoff{200};
+  Inspector* inspector = nullptr;               // null: no scanning (tests, scan.mode = off)
+  boost::asio::thread_pool* scan_pool = nullptr;  // where inspect() runs (default: blocking)
 };
 
 class FillSession : public std::enable_shared_from_this<FillSession> {
  public:
-  enum class State { Fetching, Verifying, Committed, Failed };
+  enum class State { Fetching, Verifying, Scanning, Committed, Failed };
 
   struct Progress {
     State state = State::Fetching;
     std::uint64_t available = 0;  // bytes written to the temp file so far
     std::optional<Error> error;   // set when Failed
+    std::shared_ptr<const ScanRecord> scan;  // set when Committed with an inspector
   };
 
   // REQUIRES: `deps` outlives the session.
-  FillSession(BlobKey key, std::uint64_t size, std::unique_ptr<FillSource> source, FillDeps& deps);
+  FillSession(BlobKey key, std::uint64_t size, std::unique_ptr<FillSource> source, FillDeps& deps,
+              std::string name_hint = {});
   ~FillSession();
 
   // Creates the temp file. Must succeed before the session is shared with any reader
@@ -109,13 +133,16 @@ class FillSession : public std::enable_shared_from_this<FillSession> {
   boost::asio::awaitable<void> run(std::shared_ptr<FillSession> self);
   boost::asio::awaitable<Result<void>> fetchAll();
   boost::asio::awaitable<Result<void>> commit();
+  boost::asio::awaitable<std::shared_ptr<const ScanRecord>> inspect();
   // Updates progress under the lock and wakes the waiters outside it.
-  void advance(std::uint64_t available, std::optional<State> state, std::optional<Error> error);
+  void advance(std::uint64_t available, std::optional<State> state, std::optional<Error> error,
+               std::shared_ptr<const ScanRecord> scan = nullptr);
 
   const BlobKey key_;
   const std::uint64_t size_;
   std::unique_ptr<FillSource> source_;
   FillDeps& deps_;
+  const std::string name_hint_;
   TempFile temp_;
   std::function<void()> on_done_;
 

@@ -31,6 +31,10 @@ asio::awaitable<Result<http::BodyChunk>> FillBodySource::next(std::size_t max_by
     if (p.state == cache::FillSession::State::Failed) {
       co_return std::unexpected(p.error.value_or(Error{ErrorCode::Unavailable, "fill failed"}));
     }
+    if (p.state == cache::FillSession::State::Committed && gate_ && !gate_passed_) {
+      if (auto refused = gate_(p.scan.get())) co_return std::unexpected(*refused);
+      gate_passed_ = true;
+    }
     std::uint64_t limit = cache::FillSession::releasable(p, session_->size());
     if (pos_ < limit) {
       http::BodyChunk c;

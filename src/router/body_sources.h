@@ -7,7 +7,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include "cache/blob_store.h"
 #include "cache/fill_session.h"
@@ -32,16 +34,20 @@ class BlobBodySource final : public http::BodySource {
 
 class FillBodySource final : public http::BodySource {
  public:
+  // Decides, once the fill is Committed, whether this request may have the rest of the blob
+  // (the policy on its scan verdict): an error cuts the connection before the held-back bytes.
+  using Gate = std::function<std::optional<Error>(const cache::ScanRecord* scan)>;
   // `stall_timeout`: how long the fill may make no progress before this reader gives up.
   FillBodySource(std::shared_ptr<cache::FillSession> session, cache::Fd fd, std::uint64_t offset,
                  std::uint64_t length, metrics::Counter& served,
-                 std::chrono::milliseconds stall_timeout)
+                 std::chrono::milliseconds stall_timeout, Gate gate = {})
       : session_(std::move(session)),
         fd_(std::move(fd)),
         pos_(offset),
         end_(offset + length),
         served_(served),
-        stall_timeout_(stall_timeout) {}
+        stall_timeout_(stall_timeout),
+        gate_(std::move(gate)) {}
   boost::asio::awaitable<Result<http::BodyChunk>> next(std::size_t max_bytes) override;
   void sent(std::uint64_t bytes) override;
 
@@ -52,6 +58,8 @@ class FillBodySource final : public http::BodySource {
   std::uint64_t end_;
   metrics::Counter& served_;
   std::chrono::milliseconds stall_timeout_;
+  Gate gate_;
+  bool gate_passed_ = false;
 };
 
 // A source with nothing to read, for HEAD answers that announce a length.

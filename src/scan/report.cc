@@ -1,0 +1,40 @@
+#include "scan/report.h"
+
+namespace hubgate::scan {
+
+std::string_view verdictName(Verdict v) {
+  switch (v) {
+    case Verdict::Clean: return "clean";
+    case Verdict::Suspicious: return "suspicious";
+    case Verdict::Invalid: return "invalid";
+    case Verdict::Error: return "error";
+    case Verdict::Malicious: return "malicious";
+  }
+  return "error";
+}
+
+int severityRank(Verdict v) { return static_cast<int>(v); }
+
+Verdict worse(Verdict a, Verdict b) { return severityRank(a) >= severityRank(b) ? a : b; }
+
+void Report::add(Finding f) {
+  verdict = worse(verdict, f.severity);
+  findings.push_back(std::move(f));
+}
+
+std::string Report::summary() const {
+  const Finding* top = nullptr;
+  for (const auto& f : findings) {
+    if (f.severity == verdict) {
+      top = &f;
+      break;
+    }
+  }
+  std::string out(verdictName(verdict));
+  if (!top) return out;
+  out += ": " + top->message + " at byte " + std::to_string(top->offset);
+  if (!top->location.empty()) out += " of " + top->location;
+  return out;
+}
+
+}  // namespace hubgate::scan
