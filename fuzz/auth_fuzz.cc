@@ -1,5 +1,5 @@
 // libFuzzer target: credential syntax (auth::bearerToken, auth::gatewayKeyId) and repo globs
-// (auth::globMatch) on arbitrary bytes.
+// (hubgate::globMatch) on arbitrary bytes.
 //
 // Input layout: "<pattern>\n<text>" (no newline: the whole input is both).
 // Invariants (a violation aborts, which libFuzzer reports as a crash):
@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "auth/glob.h"
+#include "base/glob.h"
 #include "auth/token_syntax.h"
 
 namespace {
@@ -44,6 +44,7 @@ bool isLowerHex(std::string_view s) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
+  using namespace hubgate;
   using namespace hubgate::auth;
 
   std::string_view tok = bearerToken(in);

@@ -21,6 +21,9 @@
 #include "hub/upstream_gate.h"
 #include "hub/resolve_service.h"
 #include "metrics/registry.h"
+#include "guard/audit_log.h"
+#include "guard/guard.h"
+#include "guard/inspector.h"
 #include "router/admin.h"
 #include "router/router.h"
 #include "upstream/client.h"
@@ -30,11 +33,17 @@ namespace asio = boost::asio;
 
 struct Gateway::Impl {
   explicit Impl(const config::Config& c, cache::BlobStore s)
-      : config(c), blocking(2), metrics(registry), store(std::move(s)), signals(ioc, SIGINT, SIGTERM) {}
+      : config(c),
+        blocking(2),
+        scan_pool(1),
+        metrics(registry),
+        store(std::move(s)),
+        signals(ioc, SIGINT, SIGTERM) {}
 
   config::Config config;
   asio::io_context ioc;
   asio::thread_pool blocking;
+  asio::thread_pool scan_pool;  // scanning is CPU-bound: one thread, off the I/O and disk pools
   metrics::Registry registry;
   metrics::GatewayMetrics metrics;
   cache::BlobStore store;
@@ -46,6 +55,9 @@ struct Gateway::Impl {
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<auth::Entitlements> entitlements;
   std::unique_ptr<router::AdminApi> admin;
+  std::unique_ptr<guard::ScanInspector> inspector;
+  std::unique_ptr<guard::AuditLog> audit;
+  std::unique_ptr<guard::Guard> guard;
   std::unique_ptr<hub::HubClient> hub;
   std::unique_ptr<hub::ApiService> api;
   std::unique_ptr<cache::FillDeps> fill_deps;
@@ -63,6 +75,7 @@ Gateway::~Gateway() {
   if (impl_) {
     impl_->ioc.stop();
     impl_->blocking.join();
+    impl_->scan_pool.join();
   }
 }
 
@@ -111,8 +124,41 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   impl->api = std::make_unique<hub::ApiService>(*impl->hub, *impl->index, *impl->revisions,
                                                 *impl->entitlements, impl->blocking,
                                                 c.writes == "passthrough", c.negative_ttl);
+  // Supply-chain guard: scanner, policy, audit trail (docs/scanning.md).
+  policy::ScanPolicy sp;
+  sp.mode = *policy::parseMode(c.scan_mode);  // validated by config::finalize
+  sp.on_suspicious = *policy::parseAction(c.scan_on_suspicious);
+  sp.on_invalid = *policy::parseAction(c.scan_on_invalid);
+  sp.on_error = *policy::parseAction(c.scan_on_error);
+  sp.on_malicious = *policy::parseAction(c.scan_on_malicious);
+  for (const auto& o : c.overrides) {
+    auto parsed = policy::parseOverride(o);
+    if (!parsed) return fail(ErrorCode::InvalidArgument, "policy.overrides: " + parsed.error().context);
+    sp.overrides.push_back(std::move(*parsed));
+  }
+  sp.proxy_allow = c.proxy_allow;
+  sp.proxy_deny = c.proxy_deny;
+  sp.cache_allow = c.cache_allow;
+  sp.cache_deny = c.cache_deny;
+  sp.license_allow = c.license_allow;
+  if (sp.mode != policy::Mode::Off) {
+    guard::InspectorConfig ic{c.scan_denylist, c.scan_yara_rules, c.scan_clamav_db, c.scan_profiles};
+    auto inspector = guard::ScanInspector::create(ic);
+    if (!inspector) return std::unexpected(inspector.error());
+    impl->inspector = std::move(*inspector);
+  }
+  if (c.audit_path != "off") {
+    std::string path = c.audit_path.empty() ? (impl->store.root() / "audit.jsonl").string() : c.audit_path;
+    auto audit = guard::AuditLog::open(path);
+    if (!audit) return std::unexpected(audit.error());
+    impl->audit = std::move(*audit);
+  }
+  impl->guard = std::make_unique<guard::Guard>(std::move(sp), impl->inspector.get(), *impl->index,
+                                               impl->store, impl->scan_pool, impl->audit.get());
   impl->fill_deps = std::make_unique<cache::FillDeps>(
       cache::FillDeps{impl->store, *impl->index, impl->blocking, impl->metrics});
+  impl->fill_deps->inspector = impl->inspector.get();
+  impl->fill_deps->scan_pool = &impl->scan_pool;
   impl->fills = std::make_unique<cache::FillRegistry>(impl->metrics);
   impl->resolve = std::make_unique<hub::ResolveService>(*impl->hub, *impl->index, impl->store,
                                                         *impl->fills, *impl->fill_deps,
@@ -125,7 +171,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   ro.metrics_require_admin = c.metrics_require_admin;
   impl->router = std::make_unique<router::Router>(*impl->resolve, *impl->api, *impl->gate,
                                                   impl->store, impl->metrics,
-                                                  *impl->authenticator, *impl->admin, ro);
+                                                  *impl->authenticator, *impl->admin,
+                                                  *impl->guard, ro);
 
   http::ServerLimits limits;
   limits.max_header_bytes = c.max_header_bytes;

@@ -4,7 +4,7 @@
 
 #include "auth/authenticator.h"
 #include "auth/entitlements.h"
-#include "auth/glob.h"
+#include "base/glob.h"
 #include "auth/key_store.h"
 
 namespace hubgate::auth {

@@ -5,7 +5,7 @@
 
 #include <chrono>
 
-#include "auth/glob.h"
+#include "base/glob.h"
 #include "base/hash.h"
 
 namespace hubgate::auth {

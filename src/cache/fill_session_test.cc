@@ -215,3 +215,75 @@ TEST_F(FillSessionTest, JoinerDuringCreationGetsAReadableSession) {
 
 }  // namespace
 }  // namespace hubgate::cache
+
+namespace hubgate::cache {
+namespace {
+
+// Records what it was asked to judge; answers a fixed verdict.
+class RecordingInspector final : public Inspector {
+ public:
+  explicit RecordingInspector(std::string verdict) : verdict_(std::move(verdict)) {}
+  ScanRecord inspect(int fd, std::uint64_t size, const BlobKey& key,
+                     const std::string& name_hint) override {
+    std::string bytes(size, '\0');
+    seen_bytes = ::pread(fd, bytes.data(), size, 0) == static_cast<ssize_t>(size) ? bytes : "";
+    seen_key = key;
+    seen_hint = name_hint;
+    ++calls;
+    return ScanRecord{verdict_, "pickle", verdict_ + ": test", "[]", version(), 1};
+  }
+  std::string version() const override { return "test-1"; }
+  std::string seen_bytes;
+  BlobKey seen_key;
+  std::string seen_hint;
+  int calls = 0;
+
+ private:
+  std::string verdict_;
+};
+
+TEST_F(FillSessionTest, VerifiedBytesAreScannedAndTheVerdictIsStoredBeforeCommit) {
+  std::string body = content(50'000);
+  BlobKey key{DigestKind::Sha256, sha256Hex(body)};
+  RecordingInspector inspector("malicious");
+  deps_->inspector = &inspector;
+  std::vector<std::uint64_t> offsets;
+  auto session = std::make_shared<FillSession>(
+      key, body.size(), std::make_unique<ScriptedSource>(body, std::vector<std::optional<std::size_t>>{}, offsets),
+      *deps_, "archive/model.bin");
+  ASSERT_TRUE(session->open());
+  session->start(asio::make_strand(ioc_), {});
+  ioc_.run_for(std::chrono::seconds(10));
+  ioc_.restart();
+  auto p = session->progress();
+  ASSERT_EQ(p.state, FillSession::State::Committed);
+  // The scanner saw exactly the verified bytes and the name of the request that started it.
+  EXPECT_EQ(inspector.calls, 1);
+  EXPECT_EQ(inspector.seen_bytes, body);
+  EXPECT_EQ(inspector.seen_key, key);
+  EXPECT_EQ(inspector.seen_hint, "archive/model.bin");
+  // The verdict travels with the commit (readers' gates) and is in the index.
+  ASSERT_TRUE(p.scan);
+  EXPECT_EQ(p.scan->verdict, "malicious");
+  auto stored = index_->findVerdict(key);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->verdict, "malicious");
+  EXPECT_EQ((*stored)->scanner_version, "test-1");
+  // Whatever the verdict, verified bytes are published: the policy decides per request.
+  EXPECT_TRUE(index_->findBlob(key)->has_value());
+}
+
+TEST_F(FillSessionTest, ADigestMismatchIsNeverScanned) {
+  std::string body = content(20'000);
+  BlobKey key{DigestKind::Sha256, std::string(64, 'a')};
+  RecordingInspector inspector("clean");
+  deps_->inspector = &inspector;
+  std::vector<std::uint64_t> offsets;
+  auto p = runFill(body, key, {}, offsets);
+  EXPECT_EQ(p.state, FillSession::State::Failed);
+  EXPECT_EQ(inspector.calls, 0);
+  EXPECT_FALSE(index_->findVerdict(key)->has_value());
+}
+
+}  // namespace
+}  // namespace hubgate::cache

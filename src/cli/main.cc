@@ -1,4 +1,4 @@
-// hubgate command line: `serve`, `config check`, `keys add|list|revoke`, `version`.
+// hubgate command line: `serve`, `config check`, `keys add|list|revoke`, `scan`, `version`.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +14,7 @@
 #include "auth/key_store.h"
 #include "cache/blob_store.h"
 #include "cache/index.h"
+#include "cli/scan_command.h"
 #include "config/config.h"
 
 namespace {
@@ -247,6 +248,16 @@ int main(int argc, char** argv) {
   auto* keys_revoke = keys->add_subcommand("revoke", "revoke a key by id");
   keys_revoke->add_option("id", key_flags.id, "key id (from keys list)")->required();
   addConfigFlags(keys_revoke, keys_flags);
+  hubgate::cli::ScanCommandArgs scan_args;
+  auto* scan = app.add_subcommand(
+      "scan", "scan model files or directories (pickle, PyTorch, NumPy, joblib, safetensors, GGUF); "
+              "exit 0 = all clean, 1 = something is not, 2 = usage error");
+  scan->add_flag("--json", scan_args.json, "one JSON object per file");
+  scan->add_option("--denylist", scan_args.denylist, "sha256 denylist file");
+  scan->add_option("--yara", scan_args.yara, "YARA rules");
+  scan->add_option("--clamav", scan_args.clamav, "directory of custom ClamAV signatures");
+  scan->add_option("--profile", scan_args.profiles, "extra pickle allowlist profile (hf-training, sklearn)");
+  scan->add_option("paths", scan_args.paths, "files or directories")->required();
   app.add_subcommand("version", "print the version")->callback([] { std::puts("hubgate 0.1.0"); });
   try {
     app.parse(argc, argv);
@@ -254,6 +265,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  if (scan->parsed()) return hubgate::cli::runScanCommand(scan_args, stdout, stderr);
   if (keys_add->parsed()) return runKeys("add", keys_flags, key_flags);
   if (keys_list->parsed()) return runKeys("list", keys_flags, key_flags);
   if (keys_revoke->parsed()) return runKeys("revoke", keys_flags, key_flags);

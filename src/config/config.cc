@@ -137,6 +137,14 @@ Result<std::string> readSecretFile(const std::string& key, const std::string& pa
   return secret;
 }
 
+std::function<Result<void>(Config&, const std::string&)> list(
+    std::vector<std::string> Config::*field) {
+  return [field](Config& c, const std::string& v) -> Result<void> {
+    c.*field = splitList(v);
+    return {};
+  };
+}
+
 const std::vector<Key>& keys() {
   static const std::vector<Key> k = {
       {"server.listen", "HUBGATE_LISTEN", text(&Config::listen)},
@@ -188,6 +196,22 @@ const std::vector<Key>& keys() {
          }
          return {};
        }},
+      {"scan.mode", "HUBGATE_SCAN_MODE", text(&Config::scan_mode)},
+      {"scan.on_suspicious", "HUBGATE_SCAN_ON_SUSPICIOUS", text(&Config::scan_on_suspicious)},
+      {"scan.on_invalid", "HUBGATE_SCAN_ON_INVALID", text(&Config::scan_on_invalid)},
+      {"scan.on_error", "HUBGATE_SCAN_ON_ERROR", text(&Config::scan_on_error)},
+      {"scan.on_malicious", "HUBGATE_SCAN_ON_MALICIOUS", text(&Config::scan_on_malicious)},
+      {"scan.denylist", "HUBGATE_SCAN_DENYLIST", text(&Config::scan_denylist)},
+      {"scan.yara_rules", "HUBGATE_SCAN_YARA_RULES", text(&Config::scan_yara_rules)},
+      {"scan.clamav_db", "HUBGATE_SCAN_CLAMAV_DB", text(&Config::scan_clamav_db)},
+      {"scan.profiles", "HUBGATE_SCAN_PROFILES", list(&Config::scan_profiles)},
+      {"policy.proxy_allow", "HUBGATE_POLICY_PROXY_ALLOW", list(&Config::proxy_allow)},
+      {"policy.proxy_deny", "HUBGATE_POLICY_PROXY_DENY", list(&Config::proxy_deny)},
+      {"policy.cache_allow", "HUBGATE_POLICY_CACHE_ALLOW", list(&Config::cache_allow)},
+      {"policy.cache_deny", "HUBGATE_POLICY_CACHE_DENY", list(&Config::cache_deny)},
+      {"policy.overrides", "HUBGATE_POLICY_OVERRIDES", list(&Config::overrides)},
+      {"policy.license_allow", "HUBGATE_POLICY_LICENSE_ALLOW", list(&Config::license_allow)},
+      {"audit.path", "HUBGATE_AUDIT_PATH", text(&Config::audit_path)},
       {"cache.dir", "HUBGATE_CACHE_DIR", text(&Config::cache_dir)},
       {"log.level", "HUBGATE_LOG_LEVEL", text(&Config::log_level)},
   };
@@ -348,7 +372,33 @@ Result<void> finalize(Config& c) {
                 "log.level: expected trace|debug|info|warn|error|off, got '" + c.log_level + "'");
   }
   if (c.cache_dir.empty()) return fail(ErrorCode::InvalidArgument, "cache.dir: must not be empty");
+  if (c.scan_mode != "enforce" && c.scan_mode != "audit" && c.scan_mode != "off") {
+    return fail(ErrorCode::InvalidArgument,
+                "scan.mode: expected enforce, audit or off, got '" + c.scan_mode + "'");
+  }
+  for (auto [key, value] : {std::pair{"scan.on_suspicious", &c.scan_on_suspicious},
+                            std::pair{"scan.on_invalid", &c.scan_on_invalid},
+                            std::pair{"scan.on_error", &c.scan_on_error},
+                            std::pair{"scan.on_malicious", &c.scan_on_malicious}}) {
+    if (*value != "block" && *value != "warn" && *value != "allow") {
+      return fail(ErrorCode::InvalidArgument,
+                  std::string(key) + ": expected block, warn or allow, got '" + *value + "'");
+    }
+  }
+  for (const auto& o : c.overrides) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == o.size()) {
+      return fail(ErrorCode::InvalidArgument,
+                  "policy.overrides: expected repo_glob=rule, got '" + o + "'");
+    }
+  }
   return {};
+}
+
+static std::string quoteList(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (const auto& s : v) out += (out.size() > 1 ? ", " : "") + quote(s);
+  return out + "]";
 }
 
 std::string render(const Config& c) {
@@ -387,6 +437,25 @@ std::string render(const Config& c) {
      << "[credentials]\n";
   for (const auto& [name, file] : c.credential_files) os << name << " = " << quote(file) << "\n";
   os << "\n"
+     << "[scan]\n"
+     << "mode = " << quote(c.scan_mode) << "\n"
+     << "on_suspicious = " << quote(c.scan_on_suspicious) << "\n"
+     << "on_invalid = " << quote(c.scan_on_invalid) << "\n"
+     << "on_error = " << quote(c.scan_on_error) << "\n"
+     << "on_malicious = " << quote(c.scan_on_malicious) << "\n"
+     << "denylist = " << quote(c.scan_denylist) << "\n"
+     << "yara_rules = " << quote(c.scan_yara_rules) << "\n"
+     << "clamav_db = " << quote(c.scan_clamav_db) << "\n"
+     << "profiles = " << quoteList(c.scan_profiles) << "\n\n"
+     << "[policy]\n"
+     << "proxy_allow = " << quoteList(c.proxy_allow) << "\n"
+     << "proxy_deny = " << quoteList(c.proxy_deny) << "\n"
+     << "cache_allow = " << quoteList(c.cache_allow) << "\n"
+     << "cache_deny = " << quoteList(c.cache_deny) << "\n"
+     << "overrides = " << quoteList(c.overrides) << "\n"
+     << "license_allow = " << quoteList(c.license_allow) << "\n\n"
+     << "[audit]\n"
+     << "path = " << quote(c.audit_path) << "\n\n"
      << "[cache]\n"
      << "dir = " << quote(c.cache_dir) << "\n\n"
      << "[log]\n"

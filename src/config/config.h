@@ -53,6 +53,23 @@ struct Config {
   // The tokens themselves are read by finalize() into `credential_tokens`.
   std::vector<std::pair<std::string, std::string>> credential_files;
   std::vector<std::pair<std::string, std::string>> credential_tokens;  // never logged
+  // [scan] (docs/scanning.md)
+  std::string scan_mode = "enforce";  // "enforce" | "audit" | "off"
+  std::string scan_on_suspicious = "block";  // "block" | "warn" | "allow"
+  std::string scan_on_invalid = "block";
+  std::string scan_on_error = "block";
+  std::string scan_on_malicious = "block";
+  std::string scan_denylist;    // sha256 denylist file ("<sha256> <label>" or ClamAV .hsb lines)
+  std::string scan_yara_rules;  // YARA rules file
+  std::string scan_clamav_db;   // directory of custom ClamAV signatures (.hdb/.hsb/.ndb)
+  std::vector<std::string> scan_profiles;  // extra pickle allowlist profiles: hf-training, sklearn
+  // [policy]
+  std::vector<std::string> proxy_allow, proxy_deny;  // repo globs
+  std::vector<std::string> cache_allow, cache_deny;
+  std::vector<std::string> overrides;  // "repo_glob=rule"
+  std::vector<std::string> license_allow;  // repo card licenses allowed; empty = no check
+  // [audit]
+  std::string audit_path;  // "" = <cache.dir>/audit.jsonl; "off" = no audit log
   // [cache]
   std::string cache_dir = "./hubgate-cache";
   // [log]

@@ -49,6 +49,9 @@ struct Response {
   bool close = false;                   // close the connection after this response
   std::string route = "other";          // for logs and metrics
   std::string caller = "-";             // for logs: who asked (no secret; auth::Caller::label)
+  // Runs once after the response was written (or cut): body bytes sent, whether it completed.
+  // Used for the audit trail; set by the router, called by its observer.
+  std::function<void(std::uint64_t sent, bool ok)> on_done;
 };
 
 Response textResponse(int status, std::string body);

@@ -255,7 +255,7 @@ asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
   auto make = [&]() -> Result<std::shared_ptr<cache::FillSession>> {
     return std::make_shared<cache::FillSession>(meta.blob, meta.size,
                                                 hub_.fillSource(file, meta, caller.upstream_auth),
-                                                fill_deps_);
+                                                fill_deps_, file.path);
   };
   auto joined = fills_.join(meta.blob, make, asio::make_strand(fill_executor_));
   if (!joined) co_return std::unexpected(joined.error());

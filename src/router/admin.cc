@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/hash.h"
+
 namespace hubgate::router {
 namespace bhttp = boost::beast::http;
 using nlohmann::json;
@@ -61,6 +63,30 @@ http::Response AdminApi::handle(const http::Request& req) {
                                   {"keys_active", st->keys_active}});
   }
   if (path == "/admin/keys" || path.starts_with("/admin/keys/")) return keys(req);
+  if (path.starts_with("/admin/scan/") && req.method() == bhttp::verb::get) {
+    // The stored scan verdict of a blob: /admin/scan/<sha256> or /admin/scan/<git sha1>.
+    std::string digest(path.substr(std::string_view("/admin/scan/").size()));
+    cache::BlobKey key;
+    if (isHex(digest, 64)) {
+      key = cache::BlobKey{DigestKind::Sha256, digest};
+    } else if (isHex(digest, 40)) {
+      key = cache::BlobKey{DigestKind::GitSha1, digest};
+    } else {
+      return jsonError(400, "BadRequest", "expected a sha256 (64 hex) or git sha1 (40 hex)");
+    }
+    auto rec = index_.findVerdict(key);
+    if (!rec) return jsonError(500, "Internal", rec.error().context);
+    if (!*rec) return jsonError(404, "NotScanned", "no verdict stored for " + key.str());
+    json findings = json::parse((*rec)->findings, nullptr, false);
+    if (findings.is_discarded()) findings = json::array();
+    return jsonResponse(200, json{{"blob", key.str()},
+                                  {"verdict", (*rec)->verdict},
+                                  {"format", (*rec)->format},
+                                  {"summary", (*rec)->summary},
+                                  {"findings", findings},
+                                  {"scanner_version", (*rec)->scanner_version},
+                                  {"scanned_at", (*rec)->scanned_at}});
+  }
   auto r = jsonError(404, "NotFound", "no such admin route: " + std::string(path));
   r.route = "admin";
   return r;

@@ -5,6 +5,7 @@
 //   POST   /admin/keys         {"name", "credential"?, "allow"?: [globs], "deny"?: [globs]}
 //                              -> 201 with the new key, shown this once
 //   DELETE /admin/keys/{id}    revoke -> 204 (404 when no active key has that id)
+//   GET    /admin/scan/{digest} the stored scan verdict of a blob (sha256 or git sha1)
 // Every request needs the admin key (Authorization: Bearer <admin key>): 401 AdminKeyRequired /
 // InvalidAdminKey, 403 AdminDisabled when none is configured. Served on the main listener, or
 // only on access.admin_listen when that is set.

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <boost/beast/http/field.hpp>
 
 #include "http/cors.h"
@@ -56,7 +58,8 @@ http::Response Router::fromError(const Error& e) const {
 
 Router::Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::UpstreamGate& gate,
                cache::BlobStore& store, metrics::GatewayMetrics& metrics,
-               auth::Authenticator& auth, AdminApi& admin, RouterOptions options)
+               auth::Authenticator& auth, AdminApi& admin, guard::Guard& guard,
+               RouterOptions options)
     : resolve_(resolve),
       api_(api),
       gate_(gate),
@@ -64,6 +67,7 @@ Router::Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::Up
       metrics_(metrics),
       auth_(auth),
       admin_(admin),
+      guard_(guard),
       options_(options) {}
 
 http::Response Router::metricsRoute(const http::Request& req, bool require_admin) {
@@ -222,10 +226,88 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     co_return r;
   }
   const bool head = req.method() == bhttp::verb::head;
-  auto resolved = co_await resolve_.resolve(parsed->file, caller, !head);
+  const auto& file = parsed->file;
+  // One audit line per GET of a file, written when the answer is done (bytes sent known).
+  auto audit = std::make_shared<guard::AuditRecord>();
+  audit->caller = caller.scope;
+  audit->repo_type = std::string(hub::repoTypeName(file.type));
+  audit->repo = file.repo;
+  audit->commit = file.revision;
+  audit->path = file.path;
+  audit->policy_version = guard_.policyVersion();
+  audit->scanner_version = guard_.scannerVersion();
+  auto finish = [this, audit, head](http::Response& r) {
+    if (head) return;
+    const guard::Guard* g = &guard_;
+    auto prior = std::move(r.on_done);
+    int status = r.status;
+    r.on_done = [g, audit, status, prior](std::uint64_t sent, bool ok) {
+      if (prior) prior(sent, ok);
+      audit->bytes = sent;
+      audit->status = status;
+      if (!ok && audit->decision.empty()) audit->decision = "cut";
+      g->audit(*audit);
+    };
+  };
+  if (!guard_.mayProxy(file.repo)) {
+    auto r = http::errorResponse(403, "RepoBlockedByPolicy",
+                                 "this gateway's policy does not serve " + file.repo);
+    r.route = "resolve";
+    audit->decision = "block";
+    audit->reason = "policy.proxy_deny";
+    finish(r);
+    co_return r;
+  }
+  if (guard_.checksLicenses()) {
+    // The repo card's license, from repo info at the requested revision (cached per commit,
+    // asked with the caller's credentials like any API call).
+    hub::ApiRequest info;
+    info.target.kind = hub::ApiKind::RepoInfo;
+    info.target.type = file.type;
+    info.target.repo = file.repo;
+    info.target.revision = file.revision;
+    info.caller = &caller;
+    auto answer = co_await api_.handle(info);
+    std::vector<std::string> licenses;
+    if (answer.status == 200) {
+      auto j = nlohmann::json::parse(answer.body, nullptr, false);
+      if (j.is_object() && j.contains("cardData") && j["cardData"].is_object()) {
+        const auto& l = j["cardData"].contains("license") ? j["cardData"]["license"] : nlohmann::json();
+        if (l.is_string()) licenses.push_back(l.get<std::string>());
+        if (l.is_array()) {
+          for (const auto& e : l) {
+            if (e.is_string()) licenses.push_back(e.get<std::string>());
+          }
+        }
+      }
+    }
+    if (answer.status == 200 && !guard_.licenseAllowed(licenses)) {
+      std::string declared = licenses.empty() ? "no license" : "license '" + licenses.front() + "'";
+      auto r = http::errorResponse(403, "LicenseNotAllowed",
+                                   file.repo + " declares " + declared +
+                                       ", which is not on this gateway's license allowlist");
+      r.route = "resolve";
+      audit->decision = "block";
+      audit->reason = "policy.license_allow: " + declared;
+      finish(r);
+      co_return r;
+    }
+    if (answer.status != 200) {
+      // The license cannot be read: the Hub's own refusal (401, 404 ...) is the answer, and an
+      // unreachable Hub fails closed.
+      http::Response r = fromReply(std::move(answer));
+      r.route = "resolve";
+      audit->decision = "block";
+      audit->reason = "license unknown";
+      finish(r);
+      co_return r;
+    }
+  }
+  auto resolved = co_await resolve_.resolve(file, caller, !head);
   if (!resolved) {
     auto r = fromError(resolved.error());
     r.route = "resolve";
+    finish(r);
     co_return r;
   }
   if (auto* reply = std::get_if<hub::UpstreamReply>(&*resolved)) {
@@ -237,12 +319,41 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
       if (k == "X-Error-Message" && r.body.empty()) r.body = v;
     }
     r.route = "resolve";
+    finish(r);
     co_return r;
   }
   auto& found = std::get<hub::FoundFile>(*resolved);
+  audit->content = found.blob.str();
+  audit->cache = std::string(hub::cacheStatusName(found.status));
+  for (const auto& [k, v] : found.headers) {
+    if (k == "X-Repo-Commit") audit->commit = v;
+  }
+  std::shared_ptr<const cache::ScanRecord> scan;
+  if (found.status == hub::CacheStatus::Hit) {
+    // A published blob has a verdict (rescanned here if it is missing or stale).
+    scan = co_await guard_.verdictFor(found.blob, found.size, file.path);
+    auto decision = guard_.decide(scan.get(), file.repo);
+    audit->verdict = decision.effective_verdict;
+    audit->overridden = decision.overridden;
+    audit->decision = decision.would_block ? "would-block" : std::string(policy::actionName(decision.action));
+    if (scan && scan->verdict != "clean") audit->reason = scan->summary;
+    if (decision.action == policy::Action::Block) {
+      auto r = http::errorResponse(403, "ScanBlocked",
+                                   "blocked by the gateway's scan policy: " +
+                                       (scan ? scan->summary : std::string("not scanned")));
+      r.headers.emplace_back("X-Hubgate-Scan", scan ? scan->verdict : "unscanned");
+      r.route = "resolve";
+      finish(r);
+      co_return r;
+    }
+  }
   http::Response r;
   r.route = "resolve";
   r.headers = found.headers;
+  if (found.status == hub::CacheStatus::Hit) {
+    r.headers.emplace_back("X-Hubgate-Scan", scan ? scan->verdict : "unscanned");
+    if (scan && scan->verdict != "clean") r.headers.emplace_back("X-Hubgate-Scan-Summary", scan->summary);
+  }
   if (!found.stale.empty()) r.headers.emplace_back("X-Hubgate-Stale", found.stale);
   r.headers.emplace_back("Accept-Ranges", "bytes");
   r.headers.emplace_back("X-Hubgate-Cache", std::string(hub::cacheStatusName(found.status)));
@@ -254,6 +365,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
   std::string inm = field(req, bhttp::field::if_none_match);
   if (!inm.empty() && http::ifNoneMatchMatches(inm, found.etag)) {
     r.status = 304;
+    finish(r);
     co_return r;
   }
   std::uint64_t offset = 0;
@@ -265,6 +377,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     e.headers.insert(e.headers.begin(), r.headers.begin(), r.headers.end());
     e.headers.emplace_back("Content-Range", http::unsatisfiedContentRange(found.size));
     e.route = "resolve";
+    finish(e);
     co_return e;
   }
   if (range.kind == http::RangeKind::Satisfiable) {
@@ -278,12 +391,37 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     r.source = std::make_unique<NoBody>();
     co_return r;
   }
+
   if (found.fill) {
     auto fd = found.fill->openReader();
     if (!fd) co_return fromError(fd.error());
+    // The verdict arrives with the commit: the final bytes go out only if the policy allows
+    // them for this repo; a block cuts the connection, so the client never has the whole file.
+    const guard::Guard* g = &guard_;
+    auto gate = [g, audit](const cache::ScanRecord* record) -> std::optional<Error> {
+      auto decision = g->decide(record, audit->repo);
+      audit->verdict = decision.effective_verdict;
+      audit->overridden = decision.overridden;
+      audit->decision = decision.would_block ? "would-block" : std::string(policy::actionName(decision.action));
+      if (record && record->verdict != "clean") audit->reason = record->summary;
+      if (decision.action == policy::Action::Block) {
+        return Error{ErrorCode::ScanRejected, "blocked by the gateway's scan policy: " +
+                                                  (record ? record->summary : std::string())};
+      }
+      return std::nullopt;
+    };
     r.source = std::make_unique<FillBodySource>(found.fill, std::move(*fd), offset, length,
                                                 metrics_.served_bytes_fill,
-                                                options_.fill_stall_timeout);
+                                                options_.fill_stall_timeout, std::move(gate));
+    if (!guard_.mayCache(file.repo)) {
+      // Content of this repo must not stay cached: drop the blob once this answer is done (open
+      // descriptors of other readers keep the bytes alive until they finish).
+      auto fill = found.fill;
+      r.on_done = [g, fill](std::uint64_t, bool) {
+        if (fill->progress().state == cache::FillSession::State::Committed) g->forget(fill->key());
+      };
+    }
+    finish(r);
     co_return r;
   }
   auto fd = store_.openBlob(found.blob);
@@ -294,12 +432,14 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
   }
   r.source = std::make_unique<BlobBodySource>(std::move(*fd), offset, length,
                                               metrics_.served_bytes_cache);
+  finish(r);
   co_return r;
 }
 
 void Router::observe(const http::Request& req, const http::Response& resp, std::uint64_t sent,
                      bool ok, std::chrono::steady_clock::duration took) {
   metrics_.request(resp.route, resp.status).inc();
+  if (resp.on_done) resp.on_done(sent, ok);
   std::string_view target = req.target();
   // The query string is never logged (it may carry signed or private parameters), nor is any
   // credential: the caller appears by its label (auth::Caller::label).

@@ -18,6 +18,7 @@
 #include "hub/api_service.h"
 #include "hub/resolve_service.h"
 #include "auth/authenticator.h"
+#include "guard/guard.h"
 #include "metrics/registry.h"
 #include "router/admin.h"
 
@@ -33,7 +34,7 @@ class Router {
  public:
   Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::UpstreamGate& gate,
          cache::BlobStore& store, metrics::GatewayMetrics& metrics, auth::Authenticator& auth,
-         AdminApi& admin, RouterOptions options);
+         AdminApi& admin, guard::Guard& guard, RouterOptions options);
 
   boost::asio::awaitable<http::Response> handle(http::Request& req);
   // The admin listener's handler: /admin/*, /metrics (admin key always required) and /health.
@@ -56,6 +57,7 @@ class Router {
   metrics::GatewayMetrics& metrics_;
   auth::Authenticator& auth_;
   AdminApi& admin_;
+  guard::Guard& guard_;
   RouterOptions options_;
 };
 

@@ -233,6 +233,7 @@ export class Repo {
     this.key = repoKey(type, opts.id);
     this.private = !!opts.private;
     this.gated = opts.gated ? (opts.gated === true ? 'auto' : opts.gated) : false;
+    this.cardData = opts.cardData ?? null; // repo card metadata (license ...) for repo info
     this.readers = new Set(opts.readers ?? []); // tokens that can read a private repo
     this.approved = new Set(opts.approved ?? []); // tokens approved for a gated repo
     this.disabled = !!opts.disabled;
@@ -1535,7 +1536,7 @@ class FakeHub extends EventEmitter {
       downloads: 0,
       likes: 0,
       tags: [],
-      cardData: {},
+      cardData: repo.cardData ?? {},
       siblings,
       usedStorage: files.reduce((a, f) => a + f.size, 0),
       ...(repo.type === 'model' ? { library_name: 'transformers', pipeline_tag: 'text-generation' } : {}),

@@ -1,8 +1,8 @@
-#include "auth/glob.h"
+#include "base/glob.h"
 
 #include <string>
 
-namespace hubgate::auth {
+namespace hubgate {
 
 bool globMatch(std::string_view p, std::string_view t) {
   // Iterative wildcard match with single-star backtracking: O(|p| * |t|) worst case.
@@ -37,4 +37,4 @@ Result<void> validateGlob(std::string_view pattern) {
   return {};
 }
 
-}  // namespace hubgate::auth
+}  // namespace hubgate

@@ -1,0 +1,86 @@
+#include "guard/guard.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "base/async.h"
+
+namespace hubgate::guard {
+namespace asio = boost::asio;
+
+Guard::Guard(policy::ScanPolicy policy, cache::Inspector* inspector, cache::Index& index,
+             cache::BlobStore& store, asio::thread_pool& scan_pool, AuditLog* audit)
+    : policy_(std::move(policy)),
+      policy_version_(policy_.version()),
+      inspector_(inspector),
+      index_(index),
+      store_(store),
+      scan_pool_(scan_pool),
+      audit_(audit) {}
+
+namespace {
+struct RescanJob {
+  cache::Inspector* inspector;
+  cache::Index* index;
+  cache::BlobStore* store;
+  cache::BlobKey blob;
+  std::uint64_t size;
+  std::string name_hint;
+};
+}  // namespace
+
+asio::awaitable<std::shared_ptr<const cache::ScanRecord>> Guard::verdictFor(
+    const cache::BlobKey& blob, std::uint64_t size, const std::string& name_hint) {
+  if (!inspector_) co_return nullptr;
+  auto stored = index_.findVerdict(blob);
+  if (stored && *stored && (*stored)->scanner_version == inspector_->version()) {
+    co_return std::make_shared<const cache::ScanRecord>(std::move(**stored));
+  }
+  // Missing (a blob cached before scanning existed) or stale (scanner or feeds changed).
+  auto job = std::make_unique<RescanJob>(
+      RescanJob{inspector_, &index_, &store_, blob, size, name_hint});
+  RescanJob* j = job.get();
+  auto record = co_await runBlocking(scan_pool_, [j]() -> std::shared_ptr<const cache::ScanRecord> {
+    auto fd = j->store->openBlob(j->blob);
+    cache::ScanRecord r;
+    if (!fd) {
+      r.verdict = "error";
+      r.summary = "error: the cached blob cannot be read: " + fd.error().context;
+      r.findings = "[]";
+      r.scanner_version = j->inspector->version();
+    } else {
+      r = j->inspector->inspect(fd->get(), j->size, j->blob, j->name_hint);
+      (void)j->index->putVerdict(j->blob, r);
+    }
+    return std::make_shared<const cache::ScanRecord>(std::move(r));
+  });
+  co_return record;
+}
+
+policy::Decision Guard::decide(const cache::ScanRecord* record, std::string_view repo) const {
+  if (!record) return policy::decide(policy_, "", {}, repo);
+  std::vector<policy::FindingRef> findings;
+  auto parsed = nlohmann::json::parse(record->findings, nullptr, false);
+  if (parsed.is_array()) {
+    for (const auto& f : parsed) {
+      if (!f.is_object()) continue;
+      findings.push_back({f.value("severity", std::string("error")), f.value("rule", std::string())});
+    }
+  } else if (!record->findings.empty() && record->findings != "[]") {
+    findings.push_back({"error", "scan.record-unreadable"});
+  }
+  return policy::decide(policy_, record->verdict, findings, repo);
+}
+
+void Guard::audit(const AuditRecord& record) const {
+  if (audit_) audit_->write(record);
+}
+
+void Guard::forget(const cache::BlobKey& blob) const {
+  (void)index_.removeBlob(blob);
+  std::error_code ec;
+  std::filesystem::remove(store_.blobPath(blob), ec);
+}
+
+}  // namespace hubgate::guard

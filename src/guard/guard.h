@@ -1,0 +1,62 @@
+// Guard: the supply-chain checks the router applies to every file answer (docs/scanning.md).
+//
+//   mayProxy / mayCache   repo policy globs (policy/policy.h)
+//   verdictFor            the scan verdict of a published blob: the stored one when its version is
+//                         current, otherwise the blob is (re)scanned on the scan pool first
+//   decide                the policy's answer for one request (repo overrides apply)
+//   audit                 one audit line (guard/audit_log.h), when an audit log is configured
+//
+// Thread-safety: all methods are safe from any strand; state lives in the index, the inspector
+// and the audit log (each thread-safe).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <string>
+
+#include "cache/blob_store.h"
+#include "cache/fill_session.h"
+#include "cache/index.h"
+#include "guard/audit_log.h"
+#include "policy/policy.h"
+
+namespace hubgate::guard {
+
+class Guard {
+ public:
+  // `inspector` null: scanning is off (scan.mode = off). `audit` null: no audit log.
+  Guard(policy::ScanPolicy policy, cache::Inspector* inspector, cache::Index& index,
+        cache::BlobStore& store, boost::asio::thread_pool& scan_pool, AuditLog* audit);
+
+  bool mayProxy(std::string_view repo) const { return policy::mayProxy(policy_, repo); }
+  bool mayCache(std::string_view repo) const { return policy::mayCache(policy_, repo); }
+  bool scanning() const { return inspector_ != nullptr; }
+  bool checksLicenses() const { return !policy_.license_allow.empty(); }
+  bool licenseAllowed(const std::vector<std::string>& licenses) const {
+    return policy::licenseAllowed(policy_, licenses);
+  }
+
+  // Null when scanning is off. Never fails: a blob that cannot be read is an "error" verdict.
+  boost::asio::awaitable<std::shared_ptr<const cache::ScanRecord>> verdictFor(
+      const cache::BlobKey& blob, std::uint64_t size, const std::string& name_hint);
+  policy::Decision decide(const cache::ScanRecord* record, std::string_view repo) const;
+  void audit(const AuditRecord& record) const;
+
+  std::string scannerVersion() const { return inspector_ ? inspector_->version() : "off"; }
+  std::string policyVersion() const { return policy_version_; }
+  // Removes a published blob (a repo whose content must not stay cached). Blocking (disk +
+  // SQLite): call from a worker pool.
+  void forget(const cache::BlobKey& blob) const;
+
+ private:
+  policy::ScanPolicy policy_;
+  std::string policy_version_;
+  cache::Inspector* inspector_;
+  cache::Index& index_;
+  cache::BlobStore& store_;
+  boost::asio::thread_pool& scan_pool_;
+  AuditLog* audit_;
+};
+
+}  // namespace hubgate::guard
