@@ -13,7 +13,6 @@
 // - decoded bytes handed to the signature engines are bounded by the inflation budget.
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 

@@ -2,6 +2,7 @@
 // compression, .npy/.npz, tar, and the pickle framing helper. Samples come from
 // tests/scan_samples/gen_containers.py. Verdicts on payload samples depend on the pickle walker
 // (scan/pickle.cc) flagging posix.system; structure assertions do not.
+#include "scan/test_support.h"
 #include "scan/containers.h"
 
 #include <gtest/gtest.h>
@@ -16,39 +17,7 @@
 namespace hubgate::scan {
 namespace {
 
-std::string sample(const std::string& name) {
-  std::ifstream in(std::string(HUBGATE_SOURCE_DIR) + "/tests/scan_samples/containers/" + name,
-                   std::ios::binary);
-  EXPECT_TRUE(in.good()) << name;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string dump(const Report& r) {
-  std::string out =
-      "format " + r.format + ", verdict " + std::string(verdictName(r.verdict)) + "\n";
-  for (const auto& f : r.findings) {
-    out += "  " + std::string(verdictName(f.severity)) + " " + f.rule + " @" + f.location + ":" +
-           std::to_string(f.offset) + " " + f.message + "\n";
-  }
-  return out;
-}
-
-bool has(const Report& r, std::string_view rule, std::string_view location = "*") {
-  for (const auto& f : r.findings) {
-    if (f.rule == rule && (location == "*" || f.location == location)) return true;
-  }
-  return false;
-}
-
-// A finding of at least `severity` whose location is exactly `location`.
-bool flaggedAt(const Report& r, std::string_view location, Verdict severity = Verdict::Malicious) {
-  for (const auto& f : r.findings) {
-    if (f.location == location && severityRank(f.severity) >= severityRank(severity)) return true;
-  }
-  return false;
-}
+using namespace test_support;
 
 Report scanBytes(std::string bytes, std::string_view name = "file", ScanOptions options = {}) {
   MemorySource src(std::move(bytes));

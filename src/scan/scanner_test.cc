@@ -3,6 +3,7 @@
 // large raw tensor record is never read. Samples come from tests/scan_samples/gen_containers.py.
 // Malicious verdicts on payload samples depend on the pickle walker (scan/pickle.cc) flagging
 // posix.system; container assertions (formats, anomaly rules, locations) do not.
+#include "scan/test_support.h"
 #include "scan/scanner.h"
 
 #include <gtest/gtest.h>
@@ -25,38 +26,7 @@
 namespace hubgate::scan {
 namespace {
 
-std::string sample(const std::string& name) {
-  std::ifstream in(std::string(HUBGATE_SOURCE_DIR) + "/tests/scan_samples/containers/" + name,
-                   std::ios::binary);
-  EXPECT_TRUE(in.good()) << name;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string dump(const Report& r) {
-  std::string out =
-      "format " + r.format + ", verdict " + std::string(verdictName(r.verdict)) + "\n";
-  for (const auto& f : r.findings) {
-    out += "  " + std::string(verdictName(f.severity)) + " " + f.rule + " @" + f.location + ":" +
-           std::to_string(f.offset) + " " + f.message + "\n";
-  }
-  return out;
-}
-
-bool has(const Report& r, std::string_view rule, std::string_view location = "*") {
-  for (const auto& f : r.findings) {
-    if (f.rule == rule && (location == "*" || f.location == location)) return true;
-  }
-  return false;
-}
-
-bool flaggedAt(const Report& r, std::string_view location, Verdict severity = Verdict::Malicious) {
-  for (const auto& f : r.findings) {
-    if (f.location == location && severityRank(f.severity) >= severityRank(severity)) return true;
-  }
-  return false;
-}
+using namespace test_support;
 
 Report scanBytes(std::string bytes, std::string_view name = "file", const ScanOptions& options = {},
                  std::string_view sha = {}) {

@@ -11,33 +11,12 @@
 #include <sstream>
 #include <string>
 
+#include "scan/test_support.h"
+
 namespace hubgate::scan {
 namespace {
 
-std::string sample(const std::string& name) {
-  std::ifstream in(std::string(HUBGATE_SOURCE_DIR) + "/tests/scan_samples/containers/" + name,
-                   std::ios::binary);
-  EXPECT_TRUE(in.good()) << name;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string dump(const Report& r) {
-  std::string out = "verdict " + std::string(verdictName(r.verdict)) + "\n";
-  for (const auto& f : r.findings) {
-    out += "  " + std::string(verdictName(f.severity)) + " " + f.rule + " @" + f.location + ":" +
-           std::to_string(f.offset) + " " + f.message + "\n";
-  }
-  return out;
-}
-
-bool has(const Report& r, std::string_view rule, std::string_view location = "*") {
-  for (const auto& f : r.findings) {
-    if (f.rule == rule && (location == "*" || f.location == location)) return true;
-  }
-  return false;
-}
+using namespace test_support;
 
 struct Read {
   ZipArchive ar;
