@@ -284,6 +284,33 @@ describe('scan', () => {
     }
   });
 
+  test('cache policy: content of a repo that must not stay cached is served, then dropped', T, async () => {
+    const gw = await startGateway({ upstream: hub.url, env: { HUBGATE_POLICY_CACHE_DENY: 'org/deny' } });
+    try {
+      const digest = sha256(clean);
+      const blob = path.join(gw.cacheDir, 'blobs', 'sha256', digest.slice(0, 2), digest);
+      const r = await requestHash(`${gw.url}/org/deny/resolve/main/model.safetensors`);
+      assert.equal(r.sha256, digest);
+      // Dropped once the answer is done (polled, bounded).
+      let gone = false;
+      for (let i = 0; i < 100 && !gone; i++) {
+        gone = !(await readFile(blob).then(() => true, () => false));
+        if (!gone) await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.ok(gone, `blob ${blob} still cached`);
+      const again = await curl(`${gw.url}/org/deny/resolve/main/model.safetensors`);
+      assert.equal(again.status, 200);
+      assert.notEqual(again.headers['x-hubgate-cache'], 'hit');
+      assert.equal(sha256(again.body), digest);
+      // Another repo's copy of the same content is kept.
+      await requestHash(`${gw.url}/org/ckpt/resolve/main/model.safetensors`);
+      const kept = await curl(`${gw.url}/org/ckpt/resolve/main/model.safetensors`);
+      assert.equal(kept.headers['x-hubgate-cache'], 'hit');
+    } finally {
+      await gw.stop();
+    }
+  });
+
   test('a new denylist makes stored verdicts stale: the cached blob is rescanned and refused', T, async () => {
     const cacheDir = await makeTempDir('hubgate-scan-');
     const first = await startGateway({ upstream: hub.url, cacheDir });
