@@ -100,7 +100,15 @@ cache::ScanRecord ScanInspector::inspect(int fd, std::uint64_t size, const cache
   }
   scan::FileSource source(own, size);
   std::string sha = key.kind == DigestKind::Sha256 ? key.digest : std::string();
-  return record(scan::scan(source, name_hint, options_, sha));
+  try {
+    return record(scan::scan(source, name_hint, options_, sha));
+  } catch (const std::exception& e) {
+    // The scanner never throws on input, but memory can run out: fail closed, keep serving.
+    scan::Report failed;
+    failed.add(scan::Finding{scan::Verdict::Error, "scan.exception",
+                             std::string("the scanner stopped: ") + e.what(), "", 0});
+    return record(failed);
+  }
 }
 
 }  // namespace hubgate::guard

@@ -239,14 +239,23 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
   auto finish = [this, audit, head](http::Response& r) {
     if (head) return;
     const guard::Guard* g = &guard_;
+    metrics::Registry* reg = &metrics_.registry;
     auto prior = std::move(r.on_done);
     int status = r.status;
-    r.on_done = [g, audit, status, prior](std::uint64_t sent, bool ok) {
+    r.on_done = [g, reg, audit, status, prior](std::uint64_t sent, bool ok) {
       if (prior) prior(sent, ok);
       audit->bytes = sent;
       audit->status = status;
       if (!ok && audit->decision.empty()) audit->decision = "cut";
       g->audit(*audit);
+      // Bounded label values: verdict names and policy actions (or "" when not judged).
+      if (!audit->decision.empty()) {
+        reg->counter("hubgate_file_decisions_total",
+                     "File answers by scan verdict and policy decision",
+                     {{"verdict", audit->verdict.empty() ? "none" : audit->verdict},
+                      {"decision", audit->decision}})
+            .inc();
+      }
     };
   };
   if (!guard_.mayProxy(file.repo)) {

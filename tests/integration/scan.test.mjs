@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeHub } from '../fakehub/fakehub.mjs';
 import { spawnSync } from 'node:child_process';
-import { curl, gatewayBinary, makeTempDir, request, requestHash, sha256, startGateway, upstreamMark, upstreamSince } from './helpers.mjs';
+import { curl, gatewayBinary, makeTempDir, request, requestHash, sha256, startGateway, upstreamMark, upstreamSince, waitForMetrics } from './helpers.mjs';
 
 const T = { timeout: 60000 };
 
@@ -137,6 +137,10 @@ describe('scan', () => {
       assert.equal(cut.length, 1);
       assert.equal(cut[0].decision, 'block');
       assert.ok(cut[0].bytes < evil.length);
+      // Metrics count the decisions by verdict.
+      await waitForMetrics(gw, (m) => m.get('hubgate_file_decisions_total', { verdict: 'malicious', decision: 'block' }) >= 3, {
+        what: 'hubgate_file_decisions_total{verdict="malicious",decision="block"} counts the cut fill and both refusals',
+      });
       // The admin API shows the verdict and its findings.
       const admin = await startGatewayAdminView(gw, sha256(evil));
       assert.equal(admin, null); // no admin key configured: disabled (checked separately below)
