@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <thread>
@@ -169,6 +170,17 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   ro.fill_stall_timeout = c.idle_timeout * 2;
   ro.admin_on_main = c.admin_listen.empty();
   ro.metrics_require_admin = c.metrics_require_admin;
+  // A probe, not a request path: one index point read and one create+unlink in tmp/.
+  ro.readiness = [index = impl->index.get(), store = &impl->store]() -> std::string {
+    if (auto r = index->findBlob(cache::BlobKey{DigestKind::Sha256, std::string(64, '0')}); !r) {
+      return "the cache index does not answer: " + r.error().context;
+    }
+    auto temp = store->createTemp();
+    if (!temp) return "the cache directory cannot take a new file: " + temp.error().context;
+    std::error_code ec;
+    std::filesystem::remove(temp->path, ec);
+    return {};
+  };
   impl->router = std::make_unique<router::Router>(*impl->resolve, *impl->api, *impl->gate,
                                                   impl->store, impl->metrics,
                                                   *impl->authenticator, *impl->admin,

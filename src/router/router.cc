@@ -126,6 +126,13 @@ asio::awaitable<http::Response> Router::route(http::Request& req) {
     r.route = "health";
     co_return r;
   }
+  if (path == "/ready") {
+    std::string why = options_.readiness ? options_.readiness() : std::string();
+    auto r = why.empty() ? http::textResponse(200, "ready\n")
+                         : http::errorResponse(503, "NotReady", "not ready: " + why);
+    r.route = "health";
+    co_return r;
+  }
   if (path == "/metrics") co_return metricsRoute(req, options_.metrics_require_admin);
   if (path == "/admin" || path.starts_with("/admin/")) {
     if (options_.admin_on_main) co_return admin_.handle(req);

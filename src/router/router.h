@@ -1,6 +1,6 @@
 // Router: maps an HTTP request to its route and produces the response.
 //
-// Routes: GET /health, GET /metrics, /admin/* (router/admin.h), GET|HEAD of the resolve routes (hub/repo_path.h) and of the
+// Routes: GET /health (alive), GET /ready (index and cache dir usable), GET /metrics, /admin/* (router/admin.h), GET|HEAD of the resolve routes (hub/repo_path.h) and of the
 // Hub API (hub/api_path.h; POST for paths-info), OPTIONS preflights anywhere, and every other
 // method as a write (refused or forwarded by ApiService). Resolve answers come from
 // ResolveService; this layer applies the HTTP rules on top (If-None-Match -> 304, Range ->
@@ -12,6 +12,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
+#include <string>
 
 #include "cache/blob_store.h"
 #include "http/server.h"
@@ -28,6 +30,9 @@ struct RouterOptions {
   std::chrono::milliseconds fill_stall_timeout{60'000};
   bool admin_on_main = true;           // false: /admin is served only on the admin listener
   bool metrics_require_admin = false;  // /metrics needs the admin key
+  // /ready: "" when the gateway can serve (index answers, cache dir takes a new file), else why
+  // not. Unset: always ready.
+  std::function<std::string()> readiness;
 };
 
 class Router {
