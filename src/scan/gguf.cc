@@ -97,28 +97,10 @@ std::string display(std::string_view s) {
   return out + "'";
 }
 
-class Sink {
+// Findings are capped (a hostile header can describe endless problems).
+class Sink : public FindingSink {
  public:
-  explicit Sink(Report& report) : report_(report) {}
-  void add(Verdict severity, std::string rule, std::string message, std::uint64_t offset) {
-    if (count_ < kMaxFindings) {
-      report_.add(Finding{severity, std::move(rule), std::move(message), "", offset});
-    } else if (count_ == kMaxFindings) {
-      report_.add(Finding{severity, "gguf.findings.truncated",
-                          "more findings omitted after " + std::to_string(kMaxFindings), "",
-                          offset});
-    } else if (severityRank(severity) > severityRank(report_.verdict)) {
-      report_.verdict = severity;
-    }
-    ++count_;
-  }
-  void invalid(std::string rule, std::string message, std::uint64_t offset) {
-    add(Verdict::Invalid, std::move(rule), std::move(message), offset);
-  }
-
- private:
-  Report& report_;
-  std::size_t count_ = 0;
+  explicit Sink(Report& report) : FindingSink(report, "gguf", kMaxFindings) {}
 };
 
 // Sequential little-endian reads through a 64 KiB window. A read past the end (or an I/O error)

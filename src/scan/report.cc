@@ -37,4 +37,18 @@ std::string Report::summary() const {
   return out;
 }
 
+void FindingSink::add(Verdict severity, std::string rule, std::string message,
+                      std::uint64_t offset, std::string location) {
+  if (count_ < max_) {
+    report_.add(Finding{severity, std::move(rule), std::move(message), std::move(location), offset});
+  } else if (count_ == max_) {
+    report_.add(Finding{severity, prefix_ + ".findings.truncated",
+                        "more than " + std::to_string(max_) + " findings; the rest are not listed",
+                        std::move(location), offset});
+  } else {
+    report_.verdict = worse(report_.verdict, severity);
+  }
+  ++count_;
+}
+
 }  // namespace hubgate::scan

@@ -46,4 +46,25 @@ struct Report {
   std::string summary() const;
 };
 
+// Adds findings to a report up to `max`, then one "<prefix>.findings.truncated" finding; later
+// findings only raise the verdict. A flood of anomalies (hostile input) cannot grow a report
+// without bound, and the verdict still reflects the worst of them. One sink per parser run.
+class FindingSink {
+ public:
+  FindingSink(Report& report, std::string prefix, std::size_t max)
+      : report_(report), prefix_(std::move(prefix)), max_(max) {}
+  void add(Verdict severity, std::string rule, std::string message, std::uint64_t offset,
+           std::string location = {});
+  void invalid(std::string rule, std::string message, std::uint64_t offset,
+               std::string location = {}) {
+    add(Verdict::Invalid, std::move(rule), std::move(message), offset, std::move(location));
+  }
+
+ private:
+  Report& report_;
+  std::string prefix_;
+  std::size_t max_;
+  std::size_t count_ = 0;
+};
+
 }  // namespace hubgate::scan

@@ -72,30 +72,10 @@ bool hasControlChars(std::string_view s) {
   return false;
 }
 
-// Appends findings up to kMaxFindings, then one summary finding.
-class Sink {
+// Findings are capped (a hostile header can describe endless problems).
+class Sink : public FindingSink {
  public:
-  explicit Sink(Report& report) : report_(report) {}
-  void add(Verdict severity, std::string rule, std::string message, std::uint64_t offset) {
-    if (count_ < kMaxFindings) {
-      report_.add(Finding{severity, std::move(rule), std::move(message), "", offset});
-    } else if (count_ == kMaxFindings) {
-      report_.add(Finding{severity, "safetensors.findings.truncated",
-                          "more findings omitted after " + std::to_string(kMaxFindings), "",
-                          offset});
-    } else {
-      // Still raise the verdict.
-      if (severityRank(severity) > severityRank(report_.verdict)) report_.verdict = severity;
-    }
-    ++count_;
-  }
-  void invalid(std::string rule, std::string message, std::uint64_t offset) {
-    add(Verdict::Invalid, std::move(rule), std::move(message), offset);
-  }
-
- private:
-  Report& report_;
-  std::size_t count_ = 0;
+  explicit Sink(Report& report) : FindingSink(report, "safetensors", kMaxFindings) {}
 };
 
 // A strict RFC 8259 reader over the header text. Values are consumed as they are parsed; the

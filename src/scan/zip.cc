@@ -87,25 +87,15 @@ class Reader {
   std::string io_error_;
 };
 
-// Appends anomaly findings up to kMaxFindings, then one summary finding.
+// Anomaly findings, capped (FindingSink), located at the archive or one of its members.
 class Sink {
  public:
-  Sink(Report& report, const std::string& location) : report_(report), location_(location) {}
+  Sink(Report& report, const std::string& location)
+      : findings_(report, "zip", kMaxFindings), location_(location) {}
   void add(Verdict severity, std::string rule, std::string message, std::uint64_t offset,
            std::string_view member = {}) {
-    if (count_ == kMaxFindings) {
-      report_.add(
-          {Verdict::Invalid, "zip.findings.truncated",
-           "more than " + std::to_string(kMaxFindings) + " zip anomalies; the rest are not listed",
-           location_, offset});
-    }
-    ++count_;
-    if (count_ > kMaxFindings) {
-      if (severityRank(severity) > severityRank(report_.verdict)) report_.verdict = severity;
-      return;
-    }
     std::string loc = member.empty() ? location_ : joinLocation(location_, printableName(member));
-    report_.add({severity, std::move(rule), std::move(message), std::move(loc), offset});
+    findings_.add(severity, std::move(rule), std::move(message), offset, std::move(loc));
   }
   void invalid(std::string rule, std::string message, std::uint64_t offset,
                std::string_view member = {}) {
@@ -113,9 +103,8 @@ class Sink {
   }
 
  private:
-  Report& report_;
+  FindingSink findings_;
   const std::string& location_;
-  std::size_t count_ = 0;
 };
 
 std::string hex32(std::uint32_t v) {
