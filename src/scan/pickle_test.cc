@@ -858,27 +858,5 @@ TEST(PickleProfiles, OptInProfiles) {
   EXPECT_EQ(pickleProfileMask({"unknown"}), kPickleDefaultProfiles);
 }
 
-// Throughput on a big generated pickle: HUBGATE_PICKLE_BENCH=/path/to/file.pkl and
-// --gtest_also_run_disabled_tests.
-TEST(PickleThroughput, DISABLED_WalkFile) {
-  const char* path = std::getenv("HUBGATE_PICKLE_BENCH");
-  if (!path) GTEST_SKIP() << "HUBGATE_PICKLE_BENCH not set";
-  auto src = FileSource::open(path);
-  ASSERT_TRUE(src.has_value());
-  // Big real pickles memoise more than the default 1M entries (pickle memoises every
-  // container and string); measure the walk itself, not the limit.
-  Limits limits;
-  limits.max_pickle_memo = 1ull << 32;
-  Options o;
-  o.limits = &limits;
-  auto start = std::chrono::steady_clock::now();
-  Walked w = walk(**src, o);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  double mb = static_cast<double>((*src)->size()) / 1e6;
-  std::printf("walked %.1f MB in %.3f s: %.1f MB/s, verdict %s, %d pickle(s), %zu globals\n", mb,
-              secs, mb / secs, std::string(verdictName(w.report.verdict)).c_str(),
-              w.outcome.pickles, w.outcome.globals.size());
-}
-
 }  // namespace
 }  // namespace hubgate::scan
