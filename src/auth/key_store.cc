@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 
 #include "base/glob.h"
 #include "base/hash.h"
@@ -30,6 +31,17 @@ Result<std::string> randomHex(std::size_t bytes) {
 bool constantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+nlohmann::json keyToJson(const cache::KeyRecord& k) {
+  using nlohmann::json;
+  return json{{"id", k.id},
+              {"name", k.name},
+              {"credential", k.credential.empty() ? json(nullptr) : json(k.credential)},
+              {"allow", k.allow},
+              {"deny", k.deny},
+              {"created_at", k.created_at},
+              {"revoked_at", k.revoked_at == 0 ? json(nullptr) : json(k.revoked_at)}};
 }
 
 bool repoAllowed(const cache::KeyRecord& key, std::string_view repo) {

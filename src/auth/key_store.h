@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "base/error.h"
+#include <nlohmann/json_fwd.hpp>
+
 #include "auth/token_syntax.h"
 #include "cache/index.h"
 
@@ -48,6 +50,9 @@ class KeyStore {
 
 // Constant-time equality of two strings of the same length (false when lengths differ).
 bool constantTimeEquals(std::string_view a, std::string_view b);
+// The public description of a key (admin API, `hubgate keys list --json`): id, name,
+// credential (null = anonymous), allow, deny, created_at, revoked_at (null = active). No secret.
+nlohmann::json keyToJson(const cache::KeyRecord& key);
 // Allow/deny decision for a repo id under a key's globs.
 bool repoAllowed(const cache::KeyRecord& key, std::string_view repo);
 

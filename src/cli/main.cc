@@ -10,6 +10,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "app/gateway.h"
 #include "auth/key_store.h"
 #include "cache/blob_store.h"
@@ -121,21 +123,6 @@ std::string joined(const std::vector<std::string>& v) {
   return out.empty() ? "-" : out;
 }
 
-std::string jsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(ch) >= 0x20) out.push_back(ch);
-  }
-  return out + "\"";
-}
-
-std::string jsonList(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (const auto& s : v) out += (out.size() > 1 ? "," : "") + jsonString(s);
-  return out + "]";
-}
-
 // `hubgate keys ...`: works on the cache directory's index directly (SQLite WAL lets it run
 // beside a serving gateway, which sees a new or revoked key on its next request).
 int runKeys(const std::string& action, const Flags& flags, const KeyFlags& kf) {
@@ -183,15 +170,9 @@ int runKeys(const std::string& action, const Flags& flags, const KeyFlags& kf) {
       return 1;
     }
     if (kf.json) {
-      std::string out = "[";
-      for (const auto& k : *all) {
-        if (out.size() > 1) out += ",";
-        out += "{\"id\":" + jsonString(k.id) + ",\"name\":" + jsonString(k.name) +
-               ",\"credential\":" + (k.credential.empty() ? "null" : jsonString(k.credential)) + ",\"allow\":" + jsonList(k.allow) +
-               ",\"deny\":" + jsonList(k.deny) + ",\"created_at\":" + std::to_string(k.created_at) +
-               ",\"revoked_at\":" + (k.revoked_at ? std::to_string(k.revoked_at) : "null") + "}";
-      }
-      std::printf("%s]\n", out.c_str());
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& k : *all) out.push_back(hubgate::auth::keyToJson(k));
+      std::printf("%s\n", out.dump().c_str());
       return 0;
     }
     std::printf("%-12s  %-8s  %-20s  %-12s  %-24s  %s\n", "ID", "STATE", "NAME", "CREDENTIAL",

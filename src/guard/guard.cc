@@ -61,6 +61,8 @@ asio::awaitable<std::shared_ptr<const cache::ScanRecord>> Guard::verdictFor(
 policy::Decision Guard::decide(const cache::ScanRecord* record, std::string_view repo) const {
   if (!record) return policy::decide(policy_, "", {}, repo);
   std::vector<policy::FindingRef> findings;
+  // The common hit (a clean file) has nothing to parse.
+  if (record->findings == "[]") return policy::decide(policy_, record->verdict, findings, repo);
   auto parsed = nlohmann::json::parse(record->findings, nullptr, false);
   if (parsed.is_array()) {
     for (const auto& f : parsed) {

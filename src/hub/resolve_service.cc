@@ -1,6 +1,7 @@
 #include "hub/resolve_service.h"
 
 #include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
 #include <boost/asio/strand.hpp>
 
 namespace hubgate::hub {
@@ -51,12 +52,8 @@ UpstreamReply gatewayReply(int status, const std::string& code, const std::strin
   r.headers.emplace_back("Content-Type", "application/json");
   if (!code.empty()) r.headers.emplace_back("X-Error-Code", code);
   r.headers.emplace_back("X-Error-Message", message);
-  std::string escaped;
-  for (char c : message) {
-    if (c == '"' || c == '\\') escaped.push_back('\\');
-    if (static_cast<unsigned char>(c) >= 0x20) escaped.push_back(c);
-  }
-  r.body = "{\"error\":\"" + escaped + "\"}";
+  r.body = nlohmann::json{{"error", message}}.dump(-1, ' ', false,
+                                                   nlohmann::json::error_handler_t::replace);
   return r;
 }
 

@@ -20,16 +20,6 @@ http::Response jsonResponse(int status, const json& body) {
   return r;
 }
 
-json keyJson(const cache::KeyRecord& k) {
-  return json{{"id", k.id},
-              {"name", k.name},
-              {"credential", k.credential.empty() ? json(nullptr) : json(k.credential)},
-              {"allow", k.allow},
-              {"deny", k.deny},
-              {"created_at", k.created_at},
-              {"revoked_at", k.revoked_at == 0 ? json(nullptr) : json(k.revoked_at)}};
-}
-
 std::string header(const http::Request& req, bhttp::field f) {
   auto it = req.find(f);
   return it == req.end() ? std::string() : std::string(it->value());
@@ -100,7 +90,7 @@ http::Response AdminApi::keys(const http::Request& req) {
       auto all = auth_.keys().list();
       if (!all) return jsonError(500, "Internal", all.error().context);
       json out = json::array();
-      for (const auto& k : *all) out.push_back(keyJson(k));
+      for (const auto& k : *all) out.push_back(auth::keyToJson(k));
       return jsonResponse(200, out);
     }
     if (req.method() == bhttp::verb::post) return createKey(req);
@@ -160,7 +150,7 @@ http::Response AdminApi::createKey(const http::Request& req) {
     int status = made.error().code == ErrorCode::InvalidArgument ? 400 : 500;
     return jsonError(status, status == 400 ? "BadRequest" : "Internal", made.error().context);
   }
-  json out = keyJson(made->record);
+  json out = auth::keyToJson(made->record);
   out["key"] = made->key;
   return jsonResponse(201, out);
 }
