@@ -85,6 +85,9 @@ GatewayMetrics::GatewayMetrics(Registry& r)
                                    {{"source", "cache"}})),
       served_bytes_fill(r.counter("hubgate_served_bytes_total", "Body bytes sent to clients by source.",
                                   {{"source", "fill"}})),
+      served_bytes_pass_through(r.counter("hubgate_served_bytes_total",
+                                          "Body bytes sent to clients by source.",
+                                          {{"source", "pass_through"}})),
       upstream_body_bytes(r.counter("hubgate_upstream_body_bytes_total",
                                     "Body bytes received from upstream for fills.")),
       fill_started(r.counter("hubgate_fill_started_total", "Upstream fills started.")),
@@ -99,7 +102,15 @@ GatewayMetrics::GatewayMetrics(Registry& r)
       upstream_errors(r.counter("hubgate_upstream_errors_total",
                                 "Upstream requests that failed (connect, timeout, reset).")),
       fills_in_flight(r.gauge("hubgate_fills_in_flight", "Fills currently running.")),
-      connections_open(r.gauge("hubgate_connections_open", "Client connections currently open.")) {
+      connections_open(r.gauge("hubgate_connections_open", "Client connections currently open.")),
+      fills_uncached(r.counter("hubgate_fill_uncached_total",
+                               "Downloads streamed to the client without caching: the blob did not "
+                               "fit in the cache quota or the free-disk reserve.")),
+      evictions(r.counter("hubgate_evictions_total", "Blobs evicted to respect the cache limits.")),
+      evicted_bytes(r.counter("hubgate_evicted_bytes_total", "Bytes of evicted blobs.")),
+      cache_bytes(r.gauge("hubgate_cache_bytes", "Bytes of published blobs in the cache.")),
+      cache_objects(r.gauge("hubgate_cache_objects", "Published blobs in the cache.")),
+      cache_max_bytes(r.gauge("hubgate_cache_max_bytes", "Configured cache quota in bytes (0: none).")) {
   // Pre-create the common request series so they render from the start.
   for (int s : {200, 206, 304, 400, 404, 416, 502}) request("resolve", s);
 }

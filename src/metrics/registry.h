@@ -78,6 +78,7 @@ struct GatewayMetrics {
   Counter& cache_misses;
   Counter& served_bytes_cache;
   Counter& served_bytes_fill;
+  Counter& served_bytes_pass_through;  // uncached pass-through answers (cache full)
   Counter& upstream_body_bytes;
   Counter& fill_started;
   Counter& fill_joined;
@@ -88,6 +89,13 @@ struct GatewayMetrics {
   Counter& upstream_errors;
   Gauge& fills_in_flight;
   Gauge& connections_open;
+  // Cache space (cache/space.h).
+  Counter& fills_uncached;   // fills that could not fit and were streamed without caching
+  Counter& evictions;        // blobs evicted
+  Counter& evicted_bytes;
+  Gauge& cache_bytes;        // bytes of published blobs
+  Gauge& cache_objects;      // published blobs
+  Gauge& cache_max_bytes;    // configured quota (0 = none)
 };
 
 }  // namespace hubgate::metrics
