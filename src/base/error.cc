@@ -15,6 +15,7 @@ std::string_view errorCodeName(ErrorCode code) {
     case ErrorCode::PolicyDenied: return "PolicyDenied";
     case ErrorCode::ScanRejected: return "ScanRejected";
     case ErrorCode::ResourceExhausted: return "ResourceExhausted";
+    case ErrorCode::NoSpace: return "NoSpace";
     case ErrorCode::Internal: return "Internal";
   }
   return "Internal";
@@ -33,6 +34,7 @@ int httpStatusFor(ErrorCode code) {
     case ErrorCode::Cancelled: return 499;
     case ErrorCode::Corruption: return 502;
     case ErrorCode::ResourceExhausted: return 503;
+    case ErrorCode::NoSpace: return 507;
     case ErrorCode::Internal: return 500;
   }
   return 500;

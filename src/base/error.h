@@ -25,6 +25,7 @@ enum class ErrorCode {
   PolicyDenied,
   ScanRejected,
   ResourceExhausted,
+  NoSpace,  // the cache cannot hold this (quota or free-disk reserve): serve without caching
   Internal,
 };
 

@@ -54,6 +54,11 @@ FillSession::~FillSession() {
 }
 
 Result<void> FillSession::open() {
+  if (deps_.space) {
+    auto r = deps_.space->reserve(key_, size_);
+    if (!r) return std::unexpected(r.error());
+    reservation_ = std::move(*r);
+  }
   auto temp = deps_.store.createTemp();
   if (!temp) return std::unexpected(temp.error());
   temp_ = std::move(*temp);
@@ -217,10 +222,12 @@ asio::awaitable<std::shared_ptr<const ScanRecord>> FillSession::inspect() {
 }
 
 asio::awaitable<Result<void>> FillSession::commit() {
-  co_return co_await runBlocking(deps_.blocking, [this]() -> Result<void> {
+  auto outcome = co_await runBlocking(deps_.blocking, [this]() -> Result<void> {
     if (auto r = deps_.store.publish(temp_, key_); !r) return r;
     return deps_.index.putBlob(BlobRecord{key_, size_, 0, 0});
   });
+  if (outcome && reservation_) lease_ = deps_.space->commit(std::move(reservation_));
+  co_return outcome;
 }
 
 Result<FillRegistry::Joined> FillRegistry::join(const BlobKey& key, const Factory& make,

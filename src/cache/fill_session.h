@@ -52,6 +52,7 @@
 #include "base/error.h"
 #include "cache/blob_store.h"
 #include "cache/index.h"
+#include "cache/space.h"
 #include "metrics/registry.h"
 #include "upstream/client.h"
 
@@ -90,6 +91,7 @@ struct FillDeps {
   std::chrono::milliseconds retry_backoff{200};
   Inspector* inspector = nullptr;               // null: no scanning (tests, scan.mode = off)
   boost::asio::thread_pool* scan_pool = nullptr;  // where inspect() runs (default: blocking)
+  Space* space = nullptr;  // null: no limits (tests); else every fill reserves its size first
 };
 
 class FillSession : public std::enable_shared_from_this<FillSession> {
@@ -108,8 +110,9 @@ class FillSession : public std::enable_shared_from_this<FillSession> {
               std::string name_hint = {});
   ~FillSession();
 
-  // Creates the temp file. Must succeed before the session is shared with any reader
-  // (openReader() needs the file); FillRegistry::join does this before publishing the session.
+  // Reserves room for the blob (NoSpace when the cache cannot hold it: the caller then serves
+  // the file uncached) and creates the temp file. Must succeed before the session is shared with
+  // any reader (openReader() needs the file); FillRegistry::join does this before publishing it.
   Result<void> open();
   // Starts the fill coroutine on `executor`. `on_done` runs once when the session reaches a
   // terminal state (used by the registry to forget it). REQUIRES: open() succeeded.
@@ -144,6 +147,9 @@ class FillSession : public std::enable_shared_from_this<FillSession> {
   FillDeps& deps_;
   const std::string name_hint_;
   TempFile temp_;
+  std::unique_ptr<Space::Reservation> reservation_;
+  // Taken at commit: the published blob is not evicted while this session's readers read it.
+  std::shared_ptr<Space::Lease> lease_;
   std::function<void()> on_done_;
 
   mutable std::mutex mu_;

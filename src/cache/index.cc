@@ -78,6 +78,19 @@ CREATE TABLE IF NOT EXISTS verdicts(
   scanner_version TEXT NOT NULL,
   scanned_at INTEGER NOT NULL,
   PRIMARY KEY(kind, digest)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pins(
+  repo_type TEXT NOT NULL,
+  repo TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(repo_type, repo)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jobs(
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  state TEXT NOT NULL,
+  progress TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
 // Globs are stored one per line (a glob never contains a newline: validated by auth/).
@@ -125,6 +138,10 @@ class Stmt {
     return *this;
   }
   int step() { return sqlite3_step(stmt_); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   std::string text(int col) const {
     auto p = sqlite3_column_text(stmt_, col);
     return p ? std::string(reinterpret_cast<const char*>(p),
@@ -137,6 +154,14 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
   int rc_ = SQLITE_ERROR;
 };
+
+Result<std::vector<BlobKey>> collectKeys(Stmt& s, const char* what) {
+  std::vector<BlobKey> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(BlobKey{kindFrom(s.text(0)), s.text(1)});
+  if (rc != SQLITE_DONE) return fail(ErrorCode::Internal, what);
+  return out;
+}
 
 class SqliteIndex final : public Index {
  public:
@@ -274,6 +299,131 @@ class SqliteIndex final : public Index {
                                static_cast<std::uint64_t>(s.i64(2)), s.i64(3), s.i64(4)});
     }
     if (rc != SQLITE_DONE) return fail(ErrorCode::Internal, "index listBlobs failed");
+    return out;
+  }
+
+  Result<void> touchBlobs(const std::vector<std::pair<BlobKey, std::int64_t>>& accessed) override {
+    if (accessed.empty()) return {};
+    std::lock_guard lock(write_mu_);
+    if (sqlite3_exec(writer_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return fail(ErrorCode::Internal, "index touchBlobs: begin failed");
+    }
+    {
+      Stmt s(writer_, "UPDATE blobs SET last_access=max(last_access, ?3) WHERE kind=?1 AND digest=?2");
+      for (const auto& [key, at] : accessed) {
+        s.reset();
+        s.bind(1, digestKindName(key.kind)).bind(2, key.digest).bind(3, at);
+        if (s.step() != SQLITE_DONE) {
+          sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+          return fail(ErrorCode::Internal, "index touchBlobs failed");
+        }
+      }
+    }
+    if (sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return fail(ErrorCode::Internal, "index touchBlobs: commit failed");
+    }
+    return {};
+  }
+
+  Result<std::vector<BlobKey>> blobsOfRepo(const std::string& repo_type,
+                                           const std::string& repo) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(), "SELECT DISTINCT kind, digest FROM files WHERE repo_type=?1 AND repo=?2");
+    s.bind(1, repo_type).bind(2, repo);
+    return collectKeys(s, "index blobsOfRepo failed");
+  }
+
+  Result<std::vector<RepoUsage>> repoUsage() override {
+    std::lock_guard lock(readMu());
+    // Distinct blobs per repo first (a blob may back several paths or commits of one repo).
+    Stmt s(readDb(),
+           "SELECT u.repo_type, u.repo, sum(u.paths), count(*), sum(b.size), max(b.last_access), "
+           "EXISTS(SELECT 1 FROM pins p WHERE p.repo_type=u.repo_type AND p.repo=u.repo) "
+           "FROM (SELECT repo_type, repo, kind, digest, count(*) AS paths FROM files "
+           "      GROUP BY repo_type, repo, kind, digest) u "
+           "JOIN blobs b ON b.kind=u.kind AND b.digest=u.digest "
+           "GROUP BY u.repo_type, u.repo ORDER BY u.repo_type, u.repo");
+    std::vector<RepoUsage> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back(RepoUsage{s.text(0), s.text(1), static_cast<std::uint64_t>(s.i64(2)),
+                              static_cast<std::uint64_t>(s.i64(3)),
+                              static_cast<std::uint64_t>(s.i64(4)), s.i64(5), s.i64(6) != 0});
+    }
+    if (rc != SQLITE_DONE) return fail(ErrorCode::Internal, "index repoUsage failed");
+    return out;
+  }
+
+  Result<void> putPin(const std::string& repo_type, const std::string& repo) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_, "INSERT OR IGNORE INTO pins(repo_type, repo, created_at) VALUES(?1, ?2, ?3)");
+    s.bind(1, repo_type).bind(2, repo).bind(3, nowUnix());
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putPin failed");
+    return {};
+  }
+
+  Result<bool> removePin(const std::string& repo_type, const std::string& repo) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_, "DELETE FROM pins WHERE repo_type=?1 AND repo=?2");
+    s.bind(1, repo_type).bind(2, repo);
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index removePin failed");
+    return sqlite3_changes(writer_) > 0;
+  }
+
+  Result<std::vector<PinRecord>> listPins() override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(), "SELECT repo_type, repo, created_at FROM pins ORDER BY repo_type, repo");
+    std::vector<PinRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(PinRecord{s.text(0), s.text(1), s.i64(2)});
+    if (rc != SQLITE_DONE) return fail(ErrorCode::Internal, "index listPins failed");
+    return out;
+  }
+
+  Result<std::vector<BlobKey>> pinnedBlobs() override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT DISTINCT f.kind, f.digest FROM files f JOIN pins p "
+           "ON p.repo_type=f.repo_type AND p.repo=f.repo");
+    return collectKeys(s, "index pinnedBlobs failed");
+  }
+
+  Result<void> putJob(const JobRecord& j) override {
+    std::lock_guard lock(write_mu_);
+    Stmt s(writer_,
+           "INSERT OR REPLACE INTO jobs(id, kind, spec, state, progress, created_at, updated_at) "
+           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    std::int64_t now = nowUnix();
+    s.bind(1, j.id).bind(2, j.kind).bind(3, j.spec).bind(4, j.state).bind(5, j.progress);
+    s.bind(6, j.created_at ? j.created_at : now).bind(7, now);
+    if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putJob failed");
+    return {};
+  }
+
+  Result<std::optional<JobRecord>> findJob(const std::string& id) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT id, kind, spec, state, progress, created_at, updated_at FROM jobs WHERE id=?1");
+    s.bind(1, id);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<JobRecord>();
+    if (rc != SQLITE_ROW) return fail(ErrorCode::Internal, "index findJob failed");
+    return JobRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5), s.i64(6)};
+  }
+
+  Result<std::vector<JobRecord>> listJobs(std::size_t limit) override {
+    std::lock_guard lock(readMu());
+    Stmt s(readDb(),
+           "SELECT id, kind, spec, state, progress, created_at, updated_at FROM jobs "
+           "ORDER BY created_at DESC, id DESC LIMIT ?1");
+    s.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<JobRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back(JobRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.i64(5), s.i64(6)});
+    }
+    if (rc != SQLITE_DONE) return fail(ErrorCode::Internal, "index listJobs failed");
     return out;
   }
 

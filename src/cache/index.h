@@ -111,6 +111,35 @@ struct ScanRecord {
   std::int64_t scanned_at = 0;  // unix seconds
 };
 
+// A pinned repo: its cached blobs are never evicted (issue 6).
+struct PinRecord {
+  std::string repo_type;
+  std::string repo;
+  std::int64_t created_at = 0;  // unix seconds
+};
+
+// One cached repo, as `hubgate cache ls` shows it.
+struct RepoUsage {
+  std::string repo_type;
+  std::string repo;
+  std::uint64_t files = 0;   // file rows whose blob is cached
+  std::uint64_t blobs = 0;   // distinct cached blobs
+  std::uint64_t bytes = 0;   // bytes of those blobs
+  std::int64_t last_access = 0;  // newest access of any of its blobs (unix seconds)
+  bool pinned = false;
+};
+
+// A background operation (prefetch, verify, gc) that survives restarts (ops/jobs.h).
+struct JobRecord {
+  std::string id;
+  std::string kind;      // "prefetch" | "verify" | "gc"
+  std::string spec;      // JSON: what was asked
+  std::string state;     // "queued" | "running" | "done" | "failed" | "cancelled"
+  std::string progress;  // JSON: counters and errors
+  std::int64_t created_at = 0;  // unix seconds
+  std::int64_t updated_at = 0;
+};
+
 // Totals for the admin API.
 struct IndexStats {
   std::uint64_t blobs = 0;
@@ -137,6 +166,25 @@ class Index {
   virtual Result<void> putFile(const FileEntry& file) = 0;
   virtual Result<void> removeBlob(const BlobKey& key) = 0;
   virtual Result<std::vector<BlobRecord>> listBlobs() = 0;
+  // Batched access-time bookkeeping (cache/space.h): one transaction for many blobs.
+  virtual Result<void> touchBlobs(const std::vector<std::pair<BlobKey, std::int64_t>>& accessed) = 0;
+  // Blobs referenced by a file row of `repo` (any commit), whether or not they are cached.
+  virtual Result<std::vector<BlobKey>> blobsOfRepo(const std::string& repo_type,
+                                                   const std::string& repo) = 0;
+  // Cached repos with their usage (only repos with at least one cached blob).
+  virtual Result<std::vector<RepoUsage>> repoUsage() = 0;
+
+  virtual Result<void> putPin(const std::string& repo_type, const std::string& repo) = 0;
+  // False when the repo was not pinned.
+  virtual Result<bool> removePin(const std::string& repo_type, const std::string& repo) = 0;
+  virtual Result<std::vector<PinRecord>> listPins() = 0;
+  // Blobs referenced by a file row of any pinned repo.
+  virtual Result<std::vector<BlobKey>> pinnedBlobs() = 0;
+
+  virtual Result<void> putJob(const JobRecord& job) = 0;
+  virtual Result<std::optional<JobRecord>> findJob(const std::string& id) = 0;
+  // Newest first, at most `limit`.
+  virtual Result<std::vector<JobRecord>> listJobs(std::size_t limit) = 0;
 
   virtual Result<std::optional<MetaEntry>> findMeta(const MetaEntry& key_fields) = 0;
   virtual Result<void> putMeta(const MetaEntry& entry) = 0;

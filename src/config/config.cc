@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <charconv>
+#include <limits>
 #include <fstream>
 #include <sstream>
 #include <toml++/toml.h>
@@ -82,6 +84,39 @@ std::function<Result<void>(Config&, const std::string&)> duration(
     c.*field = *d;
     return {};
   };
+}
+
+// "200MiB", "10GB", "1048576" (bytes); binary (KiB, MiB, GiB, TiB) and decimal (KB, MB, GB, TB)
+// units, case-insensitive, optional space; "K/M/G/T" alone are binary.
+Result<std::uint64_t> parseSize(const std::string& key, const std::string& v) {
+  std::size_t i = 0;
+  std::uint64_t n = 0;
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') {
+    if (n > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) {
+      return fail(ErrorCode::InvalidArgument, key + ": '" + v + "' is too large");
+    }
+    n = n * 10 + static_cast<std::uint64_t>(v[i++] - '0');
+  }
+  if (i == 0) return fail(ErrorCode::InvalidArgument, key + ": expected a size like 200GiB, got '" + v + "'");
+  while (i < v.size() && v[i] == ' ') ++i;
+  std::string unit;
+  for (; i < v.size(); ++i) unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(v[i]))));
+  static const std::vector<std::pair<std::string, std::uint64_t>> kUnits = {
+      {"", 1}, {"b", 1},
+      {"k", 1ull << 10}, {"kib", 1ull << 10}, {"kb", 1000ull},
+      {"m", 1ull << 20}, {"mib", 1ull << 20}, {"mb", 1000ull * 1000},
+      {"g", 1ull << 30}, {"gib", 1ull << 30}, {"gb", 1000ull * 1000 * 1000},
+      {"t", 1ull << 40}, {"tib", 1ull << 40}, {"tb", 1000ull * 1000 * 1000 * 1000}};
+  for (const auto& [name, mult] : kUnits) {
+    if (unit == name) {
+      if (n > std::numeric_limits<std::uint64_t>::max() / mult) {
+        return fail(ErrorCode::InvalidArgument, key + ": '" + v + "' is too large");
+      }
+      return n * mult;
+    }
+  }
+  return fail(ErrorCode::InvalidArgument,
+              key + ": unknown size unit in '" + v + "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)");
 }
 
 std::function<Result<void>(Config&, const std::string&)> boolean(bool Config::*field,
@@ -201,6 +236,7 @@ const std::vector<Key>& keys() {
       {"scan.on_invalid", "HUBGATE_SCAN_ON_INVALID", text(&Config::scan_on_invalid)},
       {"scan.on_error", "HUBGATE_SCAN_ON_ERROR", text(&Config::scan_on_error)},
       {"scan.on_malicious", "HUBGATE_SCAN_ON_MALICIOUS", text(&Config::scan_on_malicious)},
+      {"scan.on_unscanned", "HUBGATE_SCAN_ON_UNSCANNED", text(&Config::scan_on_unscanned)},
       {"scan.denylist", "HUBGATE_SCAN_DENYLIST", text(&Config::scan_denylist)},
       {"scan.yara_rules", "HUBGATE_SCAN_YARA_RULES", text(&Config::scan_yara_rules)},
       {"scan.clamav_db", "HUBGATE_SCAN_CLAMAV_DB", text(&Config::scan_clamav_db)},
@@ -213,6 +249,36 @@ const std::vector<Key>& keys() {
       {"policy.license_allow", "HUBGATE_POLICY_LICENSE_ALLOW", list(&Config::license_allow)},
       {"audit.path", "HUBGATE_AUDIT_PATH", text(&Config::audit_path)},
       {"cache.dir", "HUBGATE_CACHE_DIR", text(&Config::cache_dir)},
+      {"cache.max_size", "HUBGATE_CACHE_MAX_SIZE", [](Config& c, const std::string& v) -> Result<void> {
+         auto n = parseSize("cache.max_size", v);
+         if (!n) return std::unexpected(n.error());
+         c.cache_max_bytes = *n;
+         return {};
+       }},
+      {"cache.min_free", "HUBGATE_CACHE_MIN_FREE", [](Config& c, const std::string& v) -> Result<void> {
+         // An absolute size ("10GiB") or a share of the cache filesystem ("5%").
+         if (!v.empty() && v.back() == '%') {
+           double pct = 0;
+           auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size() - 1, pct);
+           if (ec != std::errc() || ptr != v.data() + v.size() - 1 || pct < 0 || pct > 90) {
+             return fail(ErrorCode::InvalidArgument, "cache.min_free: expected 0%..90%, got '" + v + "'");
+           }
+           c.cache_min_free_percent = pct;
+           c.cache_min_free_bytes = 0;
+           return {};
+         }
+         auto n = parseSize("cache.min_free", v);
+         if (!n) return std::unexpected(n.error());
+         c.cache_min_free_bytes = *n;
+         c.cache_min_free_percent = 0;
+         return {};
+       }},
+      {"cache.eviction_interval", "HUBGATE_EVICTION_INTERVAL",
+       duration(&Config::eviction_interval, "cache.eviction_interval")},
+      {"prefetch.retry_backoff", "HUBGATE_PREFETCH_RETRY_BACKOFF",
+       duration(&Config::prefetch_retry_backoff, "prefetch.retry_backoff")},
+      {"prefetch.max_attempts", "HUBGATE_PREFETCH_MAX_ATTEMPTS",
+       integer(&Config::prefetch_max_attempts, "prefetch.max_attempts")},
       {"log.level", "HUBGATE_LOG_LEVEL", text(&Config::log_level)},
   };
   return k;
@@ -372,6 +438,12 @@ Result<void> finalize(Config& c) {
                 "log.level: expected trace|debug|info|warn|error|off, got '" + c.log_level + "'");
   }
   if (c.cache_dir.empty()) return fail(ErrorCode::InvalidArgument, "cache.dir: must not be empty");
+  if (c.eviction_interval < std::chrono::milliseconds(10)) {
+    return fail(ErrorCode::InvalidArgument, "cache.eviction_interval: expected at least 10ms");
+  }
+  if (c.prefetch_max_attempts < 1 || c.prefetch_max_attempts > 100) {
+    return fail(ErrorCode::InvalidArgument, "prefetch.max_attempts: expected 1..100");
+  }
   if (c.scan_mode != "enforce" && c.scan_mode != "audit" && c.scan_mode != "off") {
     return fail(ErrorCode::InvalidArgument,
                 "scan.mode: expected enforce, audit or off, got '" + c.scan_mode + "'");
@@ -379,7 +451,8 @@ Result<void> finalize(Config& c) {
   for (auto [key, value] : {std::pair{"scan.on_suspicious", &c.scan_on_suspicious},
                             std::pair{"scan.on_invalid", &c.scan_on_invalid},
                             std::pair{"scan.on_error", &c.scan_on_error},
-                            std::pair{"scan.on_malicious", &c.scan_on_malicious}}) {
+                            std::pair{"scan.on_malicious", &c.scan_on_malicious},
+                            std::pair{"scan.on_unscanned", &c.scan_on_unscanned}}) {
     if (*value != "block" && *value != "warn" && *value != "allow") {
       return fail(ErrorCode::InvalidArgument,
                   std::string(key) + ": expected block, warn or allow, got '" + *value + "'");
@@ -443,6 +516,7 @@ std::string render(const Config& c) {
      << "on_invalid = " << quote(c.scan_on_invalid) << "\n"
      << "on_error = " << quote(c.scan_on_error) << "\n"
      << "on_malicious = " << quote(c.scan_on_malicious) << "\n"
+     << "on_unscanned = " << quote(c.scan_on_unscanned) << "\n"
      << "denylist = " << quote(c.scan_denylist) << "\n"
      << "yara_rules = " << quote(c.scan_yara_rules) << "\n"
      << "clamav_db = " << quote(c.scan_clamav_db) << "\n"
@@ -457,7 +531,16 @@ std::string render(const Config& c) {
      << "[audit]\n"
      << "path = " << quote(c.audit_path) << "\n\n"
      << "[cache]\n"
-     << "dir = " << quote(c.cache_dir) << "\n\n"
+     << "dir = " << quote(c.cache_dir) << "\n"
+     << "max_size = " << quote(std::to_string(c.cache_max_bytes)) << "\n"
+     << "min_free = "
+     << quote(c.cache_min_free_percent > 0 ? std::to_string(c.cache_min_free_percent) + "%"
+                                           : std::to_string(c.cache_min_free_bytes))
+     << "\n"
+     << "eviction_interval = " << quote(std::to_string(c.eviction_interval.count()) + "ms") << "\n\n"
+     << "[prefetch]\n"
+     << "retry_backoff = " << quote(std::to_string(c.prefetch_retry_backoff.count()) + "ms") << "\n"
+     << "max_attempts = " << c.prefetch_max_attempts << "\n\n"
      << "[log]\n"
      << "level = " << quote(c.log_level) << "\n";
   return os.str();

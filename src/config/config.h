@@ -59,6 +59,8 @@ struct Config {
   std::string scan_on_invalid = "block";
   std::string scan_on_error = "block";
   std::string scan_on_malicious = "block";
+  // Files served uncached because they do not fit the cache (never scanned): allow|warn|block.
+  std::string scan_on_unscanned = "warn";
   std::string scan_denylist;    // sha256 denylist file ("<sha256> <label>" or ClamAV .hsb lines)
   std::string scan_yara_rules;  // YARA rules file
   std::string scan_clamav_db;   // directory of custom ClamAV signatures (.hdb/.hsb/.ndb)
@@ -72,6 +74,13 @@ struct Config {
   std::string audit_path;  // "" = <cache.dir>/audit.jsonl; "off" = no audit log
   // [cache]
   std::string cache_dir = "./hubgate-cache";
+  std::uint64_t cache_max_bytes = 0;          // quota for published blobs; 0 = no quota
+  std::uint64_t cache_min_free_bytes = 1ull << 30;  // free-disk reserve (absolute)
+  double cache_min_free_percent = 0;          // free-disk reserve (share of the filesystem)
+  std::chrono::milliseconds eviction_interval{5000};  // background eviction pass period
+  // [prefetch]
+  std::chrono::milliseconds prefetch_retry_backoff{2000};  // first retry delay, doubled each time
+  int prefetch_max_attempts = 4;                           // per file
   // [log]
   std::string log_level = "info";
 };

@@ -41,6 +41,8 @@ class Guard {
   boost::asio::awaitable<std::shared_ptr<const cache::ScanRecord>> verdictFor(
       const cache::BlobKey& blob, std::uint64_t size, const std::string& name_hint);
   policy::Decision decide(const cache::ScanRecord* record, std::string_view repo) const;
+  // For a file passed through uncached (never scanned): scan.on_unscanned.
+  policy::Decision decideUnscanned() const { return policy::decideUnscanned(policy_); }
   void audit(const AuditRecord& record) const;
 
   std::string scannerVersion() const { return inspector_ ? inspector_->version() : "off"; }

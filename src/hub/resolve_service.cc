@@ -12,6 +12,7 @@ std::string_view cacheStatusName(CacheStatus s) {
     case CacheStatus::Hit: return "hit";
     case CacheStatus::Miss: return "miss";
     case CacheStatus::Join: return "join";
+    case CacheStatus::Pass: return "pass";
   }
   return "miss";
 }
@@ -67,13 +68,14 @@ bool isEntryNotFound(const UpstreamReply& reply) {
 }
 
 ResolveService::ResolveService(HubClient& hub, cache::Index& index, cache::BlobStore& store,
-                               cache::FillRegistry& fills, cache::FillDeps& fill_deps,
+                               cache::Space& space, cache::FillRegistry& fills, cache::FillDeps& fill_deps,
                                asio::thread_pool& blocking, asio::any_io_executor fill_executor,
                                RevisionCache& revisions, auth::Entitlements& entitlements,
                                std::chrono::milliseconds negative_ttl)
     : hub_(hub),
       index_(index),
       store_(store),
+      space_(space),
       fills_(fills),
       fill_deps_(fill_deps),
       blocking_(blocking),
@@ -87,9 +89,10 @@ std::optional<FoundFile> ResolveService::cachedFile(const FileRef& file, const s
   auto row = index_.findFile(std::string(repoTypeName(file.type)), file.repo, commit, file.path);
   if (!row || !*row) return std::nullopt;
   if (anon_learned) *anon_learned = !(*row)->authenticated;
-  auto blob = index_.findBlob((*row)->blob);
-  if (!blob || !*blob) return std::nullopt;
+  auto lease = space_.lease((*row)->blob);
+  if (!lease) return std::nullopt;
   FoundFile f;
+  f.lease = std::move(lease);
   f.headers = decodeHeaders((*row)->headers);
   for (const auto& [k, v] : f.headers) {
     if (k == "ETag") f.etag = v;
@@ -151,6 +154,7 @@ void ResolveService::recordFile(const FileRef& file, const FileMeta& meta) {
   e.size = meta.size;
   e.headers = encodeHeaders(meta.headers);
   e.authenticated = meta.authenticated;
+  space_.noteFile(e.repo_type, e.repo, e.blob);
   // Skip the write when the row is already there and says the same (the common warm case).
   auto existing = index_.findFile(e.repo_type, e.repo, e.commit, e.path);
   if (existing && *existing && (*existing)->blob == e.blob &&
@@ -240,8 +244,8 @@ asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
   f.size = meta.size;
   f.blob = meta.blob;
   // 4. Cached, filling, or to be filled.
-  auto blob = index_.findBlob(meta.blob);
-  if (blob && *blob && (*blob)->size == meta.size) {
+  if (auto lease = space_.lease(meta.blob)) {
+    f.lease = std::move(lease);
     f.status = CacheStatus::Hit;
     co_return Resolution(std::move(f));
   }
@@ -255,6 +259,14 @@ asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
                                                 fill_deps_, file.path);
   };
   auto joined = fills_.join(meta.blob, make, asio::make_strand(fill_executor_));
+  if (!joined && joined.error().code == ErrorCode::NoSpace) {
+    // Too large for the cache as it stands: this client still gets the file, straight from
+    // upstream (nothing written to disk), and the next request tries the cache again.
+    fill_deps_.metrics.fills_uncached.inc();
+    f.pass = hub_.fillSource(file, meta, caller.upstream_auth);
+    f.status = CacheStatus::Pass;
+    co_return Resolution(std::move(f));
+  }
   if (!joined) co_return std::unexpected(joined.error());
   f.fill = joined->session;
   f.status = joined->started ? CacheStatus::Miss : CacheStatus::Join;

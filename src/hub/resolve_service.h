@@ -9,8 +9,10 @@
 //      upstream credentials. A 2xx (or EntryNotFound) confirms the caller's entitlement; a
 //      401/403/RepoNotFound drops it. Hub errors come back as an UpstreamReply to relay.
 //   3. Record the file identity (repo, commit, path) -> blob in the index.
-//   4. Blob already cached -> Hit. Otherwise, when the caller wants the body, join or start the
-//      blob's FillSession -> Miss (started) or Join.
+//   4. Blob already cached -> Hit (with a Space lease, so it is not evicted while served).
+//      Otherwise, when the caller wants the body, join or start the blob's FillSession -> Miss
+//      (started) or Join; a blob the cache cannot hold (cache::Space::reserve refused) is
+//      passed through from upstream uncached -> Pass.
 // Bytes are deduplicated across repos (one blob, many file rows), but every answer is decided
 // per requested repo: a blob cached through a public repo is never served through a private
 // one without that repo's check. When the Hub cannot be asked (down, 5xx, 429 back-off,
@@ -30,6 +32,7 @@
 #include "cache/blob_store.h"
 #include "cache/fill_session.h"
 #include "cache/index.h"
+#include "cache/space.h"
 #include "auth/authenticator.h"
 #include "auth/entitlements.h"
 #include "hub/hub_client.h"
@@ -38,8 +41,9 @@
 
 namespace hubgate::hub {
 
-enum class CacheStatus { Hit, Miss, Join };
-std::string_view cacheStatusName(CacheStatus s);  // "hit" | "miss" | "join"
+// Pass: the blob cannot fit in the cache; the body is streamed from upstream, uncached.
+enum class CacheStatus { Hit, Miss, Join, Pass };
+std::string_view cacheStatusName(CacheStatus s);  // "hit" | "miss" | "join" | "pass"
 
 struct FoundFile {
   HeaderList headers;  // replayed Hub headers (X-Repo-Commit, ETag, X-Linked-*, Content-Type ...)
@@ -48,6 +52,8 @@ struct FoundFile {
   cache::BlobKey blob;
   CacheStatus status = CacheStatus::Miss;
   std::shared_ptr<cache::FillSession> fill;  // set for Miss/Join when the body was wanted
+  std::shared_ptr<cache::Space::Lease> lease;  // set for Hit: keeps the blob until served
+  std::unique_ptr<cache::FillSource> pass;     // set for Pass: opens the upstream body
   std::string stale;  // non-empty: upstream could not be asked; this is the last known answer
 };
 
@@ -64,7 +70,7 @@ bool isEntryNotFound(const UpstreamReply& reply);
 class ResolveService {
  public:
   ResolveService(HubClient& hub, cache::Index& index, cache::BlobStore& store,
-                 cache::FillRegistry& fills, cache::FillDeps& fill_deps,
+                 cache::Space& space, cache::FillRegistry& fills, cache::FillDeps& fill_deps,
                  boost::asio::thread_pool& blocking, boost::asio::any_io_executor fill_executor,
                  RevisionCache& revisions, auth::Entitlements& entitlements,
                  std::chrono::milliseconds negative_ttl);
@@ -87,6 +93,7 @@ class ResolveService {
   HubClient& hub_;
   cache::Index& index_;
   cache::BlobStore& store_;
+  cache::Space& space_;
   cache::FillRegistry& fills_;
   cache::FillDeps& fill_deps_;
   boost::asio::thread_pool& blocking_;

@@ -73,7 +73,8 @@ Result<Override> parseOverride(std::string_view text) {
 std::string ScanPolicy::version() const {
   std::string text = std::to_string(static_cast<int>(mode)) + "|" +
                      std::string(actionName(on_suspicious)) + std::string(actionName(on_invalid)) +
-                     std::string(actionName(on_error)) + std::string(actionName(on_malicious)) + "|";
+                     std::string(actionName(on_error)) + std::string(actionName(on_malicious)) +
+                     std::string(actionName(on_unscanned)) + "|";
   for (const auto& o : overrides) text += o.repo_glob + "=" + o.rule + "\n";
   text += "|" + join(proxy_allow) + "|" + join(proxy_deny) + "|" + join(cache_allow) + "|" +
           join(cache_deny) + "|" + join(license_allow);
@@ -141,6 +142,18 @@ Decision decide(const ScanPolicy& p, std::string_view verdict,
     a = Action::Warn;
   }
   d.action = a;
+  return d;
+}
+
+Decision decideUnscanned(const ScanPolicy& p) {
+  Decision d;
+  d.effective_verdict = "unscanned";
+  if (p.mode == Mode::Off) return d;
+  d.action = p.on_unscanned;
+  if (p.mode == Mode::Audit && d.action == Action::Block) {
+    d.would_block = true;
+    d.action = Action::Warn;
+  }
   return d;
 }
 

@@ -39,6 +39,9 @@ struct ScanPolicy {
   Action on_invalid = Action::Block;
   Action on_error = Action::Block;
   Action on_malicious = Action::Block;
+  // A file streamed without caching (it does not fit the cache) is never scanned: this decides
+  // whether such a file may still be served.
+  Action on_unscanned = Action::Warn;
   std::vector<Override> overrides;
   std::vector<std::string> proxy_allow, proxy_deny;
   std::vector<std::string> cache_allow, cache_deny;
@@ -70,6 +73,8 @@ bool licenseAllowed(const ScanPolicy& p, const std::vector<std::string>& license
 // `verdict`: "clean" | "suspicious" | "invalid" | "error" | "malicious" ("" = not scanned).
 Decision decide(const ScanPolicy& p, std::string_view verdict,
                 const std::vector<FindingRef>& findings, std::string_view repo);
+// The decision for a file served uncached, hence unscanned (effective verdict "unscanned").
+Decision decideUnscanned(const ScanPolicy& p);
 // "org/*=pickle.global.unknown" -> Override. InvalidArgument on a bad form or glob.
 Result<Override> parseOverride(std::string_view text);
 

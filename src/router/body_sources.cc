@@ -66,4 +66,43 @@ void FillBodySource::sent(std::uint64_t bytes) {
   served_.inc(bytes);
 }
 
+PassThroughBodySource::PassThroughBodySource(std::unique_ptr<upstream::Response> body,
+                                             cache::BlobKey key, std::uint64_t size,
+                                             std::uint64_t offset, std::uint64_t length,
+                                             metrics::Counter& served,
+                                             metrics::Counter& upstream_bytes)
+    : body_(std::move(body)),
+      key_(std::move(key)),
+      remaining_(length),
+      served_(served),
+      upstream_bytes_(upstream_bytes) {
+  if (offset == 0 && length == size) hasher_ = Hasher::forKind(key_.kind, size);
+}
+
+asio::awaitable<Result<http::BodyChunk>> PassThroughBodySource::next(std::size_t max_bytes) {
+  http::BodyChunk c;
+  if (remaining_ == 0) co_return c;
+  buf_.resize(std::min<std::uint64_t>({max_bytes, remaining_, 256 * 1024}));
+  auto n = co_await body_->read(std::span<std::byte>(buf_));
+  if (!n) co_return std::unexpected(n.error());
+  if (*n == 0) co_return fail(ErrorCode::Unavailable, "upstream body ended early");
+  upstream_bytes_.inc(*n);
+  std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(*n, remaining_));
+  if (hasher_) {
+    hasher_->update(std::span<const std::byte>(buf_.data(), take));
+    if (take == remaining_) {
+      // The last bytes go out only if the whole file is what the Hub announced.
+      if (std::string digest = hasher_->finish(); digest != key_.digest) {
+        co_return fail(ErrorCode::Corruption, "digest mismatch: expected " + key_.str() + ", got " + digest);
+      }
+    }
+  }
+  remaining_ -= take;
+  c.data = std::span<const std::byte>(buf_.data(), take);
+  c.length = take;
+  co_return c;
+}
+
+void PassThroughBodySource::sent(std::uint64_t bytes) { served_.inc(bytes); }
+
 }  // namespace hubgate::router

@@ -1,4 +1,5 @@
-// BodySources over the cache: a published blob, and a blob still being filled.
+// BodySources over the cache: a published blob, a blob still being filled, and an upstream body
+// passed through uncached (the blob did not fit in the cache).
 //
 // BlobBodySource hands out file-backed chunks of an open blob descriptor. FillBodySource does the
 // same over a FillSession's temp file, waiting for the fill when it catches up, never passing the
@@ -12,7 +13,9 @@
 #include <optional>
 
 #include "cache/blob_store.h"
+#include "base/hash.h"
 #include "cache/fill_session.h"
+#include "cache/space.h"
 #include "http/body_source.h"
 #include "metrics/registry.h"
 
@@ -20,12 +23,15 @@ namespace hubgate::router {
 
 class BlobBodySource final : public http::BodySource {
  public:
-  BlobBodySource(cache::Fd fd, std::uint64_t offset, std::uint64_t length, metrics::Counter& served)
-      : fd_(std::move(fd)), pos_(offset), end_(offset + length), served_(served) {}
+  // `lease` keeps the blob from eviction until this answer is done.
+  BlobBodySource(cache::Fd fd, std::uint64_t offset, std::uint64_t length, metrics::Counter& served,
+                 std::shared_ptr<cache::Space::Lease> lease = nullptr)
+      : lease_(std::move(lease)), fd_(std::move(fd)), pos_(offset), end_(offset + length), served_(served) {}
   boost::asio::awaitable<Result<http::BodyChunk>> next(std::size_t max_bytes) override;
   void sent(std::uint64_t bytes) override;
 
  private:
+  std::shared_ptr<cache::Space::Lease> lease_;
   cache::Fd fd_;
   std::uint64_t pos_;
   std::uint64_t end_;
@@ -60,6 +66,28 @@ class FillBodySource final : public http::BodySource {
   std::chrono::milliseconds stall_timeout_;
   Gate gate_;
   bool gate_passed_ = false;
+};
+
+// An upstream body streamed to one client without touching the disk: used when the blob cannot
+// fit in the cache. `body` yields the blob from `offset`; this source sends `length` bytes of it.
+// A whole-file answer is hashed on the fly and the final chunk is released only after the digest
+// matched, so the client never holds a complete wrong file (ranges cannot be verified).
+class PassThroughBodySource final : public http::BodySource {
+ public:
+  PassThroughBodySource(std::unique_ptr<upstream::Response> body, cache::BlobKey key,
+                        std::uint64_t size, std::uint64_t offset, std::uint64_t length,
+                        metrics::Counter& served, metrics::Counter& upstream_bytes);
+  boost::asio::awaitable<Result<http::BodyChunk>> next(std::size_t max_bytes) override;
+  void sent(std::uint64_t bytes) override;
+
+ private:
+  std::unique_ptr<upstream::Response> body_;
+  cache::BlobKey key_;
+  std::uint64_t remaining_;
+  std::unique_ptr<Hasher> hasher_;  // set for whole-file answers
+  metrics::Counter& served_;
+  metrics::Counter& upstream_bytes_;
+  std::vector<std::byte> buf_;
 };
 
 // A source with nothing to read, for HEAD answers that announce a length.

@@ -366,6 +366,24 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
   http::Response r;
   r.route = "resolve";
   r.headers = found.headers;
+  if (found.status == hub::CacheStatus::Pass) {
+    // Too large for the cache: never scanned, so scan.on_unscanned decides.
+    auto decision = guard_.decideUnscanned();
+    audit->verdict = decision.effective_verdict;
+    audit->decision = decision.would_block ? "would-block" : std::string(policy::actionName(decision.action));
+    audit->reason = "served uncached: the blob does not fit in the cache, so it was not scanned";
+    if (decision.action == policy::Action::Block) {
+      auto e = http::errorResponse(403, "UnscannedBlocked",
+                                   "blocked by the gateway's scan policy: " + file.path +
+                                       " does not fit in the cache, so it cannot be scanned "
+                                       "(scan.on_unscanned = block)");
+      e.headers.emplace_back("X-Hubgate-Scan", "unscanned");
+      e.route = "resolve";
+      finish(e);
+      co_return e;
+    }
+    r.headers.emplace_back("X-Hubgate-Scan", "unscanned");
+  }
   if (found.status == hub::CacheStatus::Hit) {
     r.headers.emplace_back("X-Hubgate-Scan", scan ? scan->verdict : "unscanned");
     if (scan && scan->verdict != "clean") r.headers.emplace_back("X-Hubgate-Scan-Summary", scan->summary);
@@ -408,6 +426,20 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     co_return r;
   }
 
+  if (found.pass) {
+    auto body = co_await found.pass->open(offset);
+    if (!body) {
+      auto e = fromError(body.error());
+      e.route = "resolve";
+      finish(e);
+      co_return e;
+    }
+    r.source = std::make_unique<PassThroughBodySource>(
+        std::move(*body), found.blob, found.size, offset, length,
+        metrics_.served_bytes_pass_through, metrics_.upstream_body_bytes);
+    finish(r);
+    co_return r;
+  }
   if (found.fill) {
     auto fd = found.fill->openReader();
     if (!fd) co_return fromError(fd.error());
@@ -433,8 +465,14 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
       // Content of this repo must not stay cached: drop the blob once this answer is done (open
       // descriptors of other readers keep the bytes alive until they finish).
       auto fill = found.fill;
-      r.on_done = [g, fill](std::uint64_t, bool) {
-        if (fill->progress().state == cache::FillSession::State::Committed) g->forget(fill->key());
+      cache::Space* space = options_.space;
+      r.on_done = [g, space, fill](std::uint64_t, bool) {
+        if (fill->progress().state != cache::FillSession::State::Committed) return;
+        if (space) {
+          (void)space->remove(fill->key());  // deleted when the last reader is done
+        } else {
+          g->forget(fill->key());
+        }
       };
     }
     finish(r);
@@ -447,7 +485,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     co_return e;
   }
   r.source = std::make_unique<BlobBodySource>(std::move(*fd), offset, length,
-                                              metrics_.served_bytes_cache);
+                                              metrics_.served_bytes_cache, std::move(found.lease));
   finish(r);
   co_return r;
 }

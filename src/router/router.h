@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cache/blob_store.h"
+#include "cache/space.h"
 #include "http/server.h"
 #include "hub/api_service.h"
 #include "hub/resolve_service.h"
@@ -33,6 +34,9 @@ struct RouterOptions {
   // /ready: "" when the gateway can serve (index answers, cache dir takes a new file), else why
   // not. Unset: always ready.
   std::function<std::string()> readiness;
+  // The cache's space accounting: blobs dropped by policy.cache_deny go through it. Null in
+  // setups without limits.
+  cache::Space* space = nullptr;
 };
 
 class Router {

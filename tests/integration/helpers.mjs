@@ -563,7 +563,9 @@ export async function startGateway({ upstream, extraArgs = [], env = {}, cacheDi
   const ownsCache = !cacheDir;
   const dir = cacheDir ?? (await makeTempDir('hubgate-cache-'));
   const args = ['serve', '--listen', '127.0.0.1:0', '--upstream', upstream, '--cache-dir', dir, '--log-level', 'debug', ...extraArgs];
-  const proc = spawn(bin, args, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  // No free-disk reserve unless a test asks: CI machines may have little free disk, and the
+  // default reserve (1 GiB) would turn every fill into an uncached pass-through there.
+  const proc = spawn(bin, args, { env: cleanEnv({ HUBGATE_CACHE_MIN_FREE: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   liveGateways.add(proc);
   let stdout = '';
   let stderr = '';
