@@ -15,6 +15,12 @@
 #include "cache/blob_store.h"
 #include "cache/fill_session.h"
 #include "cache/index.h"
+#include "cache/space.h"
+#include "base/async.h"
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include "http/server.h"
 #include "hub/api_service.h"
 #include "hub/hub_client.h"
@@ -25,6 +31,7 @@
 #include "guard/audit_log.h"
 #include "guard/guard.h"
 #include "guard/inspector.h"
+#include "ops/jobs.h"
 #include "router/admin.h"
 #include "router/router.h"
 #include "upstream/client.h"
@@ -49,6 +56,7 @@ struct Gateway::Impl {
   metrics::GatewayMetrics metrics;
   cache::BlobStore store;
   std::unique_ptr<cache::Index> index;
+  std::unique_ptr<cache::Space> space;
   std::unique_ptr<upstream::Client> client;
   std::unique_ptr<hub::UpstreamGate> gate;
   std::unique_ptr<hub::RevisionCache> revisions;
@@ -64,6 +72,7 @@ struct Gateway::Impl {
   std::unique_ptr<cache::FillDeps> fill_deps;
   std::unique_ptr<cache::FillRegistry> fills;
   std::unique_ptr<hub::ResolveService> resolve;
+  std::unique_ptr<ops::Jobs> jobs;
   std::unique_ptr<router::Router> router;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<http::Server> admin_server;  // only with access.admin_listen
@@ -77,6 +86,8 @@ Gateway::~Gateway() {
     impl_->ioc.stop();
     impl_->blocking.join();
     impl_->scan_pool.join();
+    // Access times batched since the last pass: keep LRU order across restarts.
+    if (impl_->space) (void)impl_->space->flushAccess();
   }
 }
 
@@ -93,6 +104,14 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
     spdlog::warn("cache reconcile: removed {} partial files and {} orphan blobs, dropped {} rows",
                  reconciled->temp_removed, reconciled->orphans_removed, reconciled->rows_dropped);
   }
+
+  cache::SpaceConfig sc;
+  sc.max_bytes = c.cache_max_bytes;
+  sc.min_free_bytes = c.cache_min_free_bytes;
+  sc.min_free_percent = c.cache_min_free_percent;
+  impl->space = std::make_unique<cache::Space>(impl->store, *impl->index, impl->blocking,
+                                               impl->metrics, sc);
+  if (auto loaded = impl->space->load(); !loaded) return std::unexpected(loaded.error());
 
   upstream::ClientConfig cc;
   cc.connect_timeout = c.connect_timeout;
@@ -121,7 +140,6 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   impl->authenticator = std::make_unique<auth::Authenticator>(std::move(ac), *impl->keys);
   impl->entitlements = std::make_unique<auth::Entitlements>(*impl->index, impl->blocking,
                                                             c.entitlement_ttl, c.offline_grace);
-  impl->admin = std::make_unique<router::AdminApi>(*impl->authenticator, *impl->index);
   impl->api = std::make_unique<hub::ApiService>(*impl->hub, *impl->index, *impl->revisions,
                                                 *impl->entitlements, impl->blocking,
                                                 c.writes == "passthrough", c.negative_ttl);
@@ -132,6 +150,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   sp.on_invalid = *policy::parseAction(c.scan_on_invalid);
   sp.on_error = *policy::parseAction(c.scan_on_error);
   sp.on_malicious = *policy::parseAction(c.scan_on_malicious);
+  sp.on_unscanned = *policy::parseAction(c.scan_on_unscanned);
   for (const auto& o : c.overrides) {
     auto parsed = policy::parseOverride(o);
     if (!parsed) return fail(ErrorCode::InvalidArgument, "policy.overrides: " + parsed.error().context);
@@ -160,16 +179,24 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
       cache::FillDeps{impl->store, *impl->index, impl->blocking, impl->metrics});
   impl->fill_deps->inspector = impl->inspector.get();
   impl->fill_deps->scan_pool = &impl->scan_pool;
+  impl->fill_deps->space = impl->space.get();
   impl->fills = std::make_unique<cache::FillRegistry>(impl->metrics);
   impl->resolve = std::make_unique<hub::ResolveService>(*impl->hub, *impl->index, impl->store,
-                                                        *impl->fills, *impl->fill_deps,
+                                                        *impl->space, *impl->fills, *impl->fill_deps,
                                                         impl->blocking, impl->ioc.get_executor(),
                                                         *impl->revisions, *impl->entitlements,
                                                         c.negative_ttl);
+  impl->jobs = std::make_unique<ops::Jobs>(
+      *impl->index, impl->store, *impl->space, *impl->resolve, *impl->api, *impl->authenticator,
+      impl->blocking, impl->ioc.get_executor(),
+      ops::JobsConfig{c.prefetch_retry_backoff, c.prefetch_max_attempts});
+  impl->admin = std::make_unique<router::AdminApi>(*impl->authenticator, *impl->index,
+                                                   impl->space.get(), impl->jobs.get());
   router::RouterOptions ro;
   ro.fill_stall_timeout = c.idle_timeout * 2;
   ro.admin_on_main = c.admin_listen.empty();
   ro.metrics_require_admin = c.metrics_require_admin;
+  ro.space = impl->space.get();
   // A probe, not a request path: one index point read and one create+unlink in tmp/.
   ro.readiness = [index = impl->index.get(), store = &impl->store]() -> std::string {
     if (auto r = index->findBlob(cache::BlobKey{DigestKind::Sha256, std::string(64, '0')}); !r) {
@@ -223,6 +250,23 @@ Result<std::string> Gateway::start() {
     if (aep->address().is_v6()) ahost = "[" + ahost + "]";
     admin_url_ = "http://" + ahost + ":" + std::to_string(aep->port());
   }
+  // Prefetch, verify and gc jobs the previous process did not finish.
+  impl_->jobs->resume();
+  // Background cache upkeep: an eviction pass (limits may be exceeded by a lowered quota or by
+  // other writers on the disk) and the batched access-time flush, on the blocking pool.
+  asio::co_spawn(
+      impl_->ioc,
+      [impl = impl_.get()]() -> asio::awaitable<void> {
+        asio::steady_timer timer(impl->ioc);
+        for (;;) {
+          cache::Space* space = impl->space.get();
+          co_await runBlocking(impl->blocking, [space] { return space->maintain().blobs; });
+          timer.expires_after(impl->config.eviction_interval);
+          auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+          if (ec) co_return;
+        }
+      },
+      asio::detached);
   impl_->signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", sig);

@@ -21,6 +21,24 @@ bool Authenticator::hasCredential(std::string_view name) const {
   return false;
 }
 
+Result<Caller> Authenticator::serviceCaller(std::string_view credential, std::string label) const {
+  Caller c;
+  if (!credential.empty()) {
+    for (const auto& [n, t] : config_.credentials) {
+      if (n == credential) c.upstream_auth = "Bearer " + t;
+    }
+    if (c.upstream_auth.empty()) {
+      return fail(ErrorCode::InvalidArgument,
+                  "credential '" + std::string(credential) + "' is not configured on this gateway");
+    }
+  } else if (!config_.default_token.empty()) {
+    c.upstream_auth = "Bearer " + config_.default_token;
+  }
+  c.scope = scopeFor(c.upstream_auth);
+  c.label = std::move(label);
+  return c;
+}
+
 std::variant<Caller, Denial> Authenticator::identify(std::string_view authorization) {
   auto finish = [](Caller c) {
     c.scope = scopeFor(c.upstream_auth);

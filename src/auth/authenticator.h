@@ -66,6 +66,9 @@ class Authenticator {
   // 403 AdminDisabled (no admin key configured).
   std::optional<Denial> checkAdmin(std::string_view authorization) const;
   bool hasCredential(std::string_view name) const;
+  // The gateway acting on its own behalf (prefetch jobs): the named credential's token, or the
+  // default upstream token for "" (anonymous without one). InvalidArgument for an unknown name.
+  Result<Caller> serviceCaller(std::string_view credential, std::string label) const;
   KeyStore& keys() { return keys_; }
 
  private:

@@ -1,4 +1,5 @@
-// hubgate command line: `serve`, `config check`, `keys add|list|revoke`, `scan`, `version`.
+// hubgate command line: `serve`, `config check`, `keys add|list|revoke`, `cache ...`, `scan`,
+// `version`.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,7 @@
 #include "auth/key_store.h"
 #include "cache/blob_store.h"
 #include "cache/index.h"
+#include "cli/cache_command.h"
 #include "cli/scan_command.h"
 #include "config/config.h"
 
@@ -239,6 +241,57 @@ int main(int argc, char** argv) {
   scan->add_option("--clamav", scan_args.clamav, "directory of custom ClamAV signatures");
   scan->add_option("--profile", scan_args.profiles, "extra pickle allowlist profile (hf-training, sklearn)");
   scan->add_option("paths", scan_args.paths, "files or directories")->required();
+  // `cache ...`: through a running gateway's admin API (cli/cache_command.h).
+  hubgate::cli::CacheCommandArgs cache_args;
+  Flags cache_flags;
+  std::string cache_key_file;
+  auto* cache = app.add_subcommand("cache", "inspect and manage a running gateway's cache (admin API)");
+  cache->require_subcommand(1);
+  cache->fallthrough();
+  cache->add_option("--url", cache_args.url,
+                    "admin base URL (default: HUBGATE_ADMIN_URL, else access.admin_listen or server.listen)");
+  cache->add_option("--admin-key-file", cache_key_file,
+                    "file holding the admin key (default: HUBGATE_ADMIN_KEY or access.admin_key_file)");
+  cache->add_option("--config", cache_flags.config_file, "TOML config file (also HUBGATE_CONFIG)");
+  cache->add_flag("--json", cache_args.json, "JSON output");
+  auto repo_args = [&](CLI::App* c) {
+    c->add_option("repo", cache_args.repo, "repo id, e.g. org/name")->required();
+    c->add_option("--type", cache_args.type, "model | dataset | space (default model)")
+        ->check(CLI::IsMember({"model", "dataset", "space"}));
+  };
+  std::vector<std::pair<std::string, CLI::App*>> cache_cmds;
+  cache_cmds.emplace_back("ls", cache->add_subcommand("ls", "cached repos with their size"));
+  cache_cmds.emplace_back("stats", cache->add_subcommand("stats", "cache size, quota, pins and disk"));
+  auto* c_prefetch = cache->add_subcommand("prefetch", "download a repo into the cache and follow the job");
+  repo_args(c_prefetch);
+  c_prefetch->add_option("--revision", cache_args.revision, "branch, tag or commit (default main)");
+  c_prefetch->add_option("--include", cache_args.include, "path glob to fetch (repeatable)");
+  c_prefetch->add_option("--exclude", cache_args.exclude, "path glob to skip (repeatable)");
+  c_prefetch->add_flag("--pin", cache_args.pin, "pin the repo too");
+  c_prefetch->add_option("--credential", cache_args.credential, "named upstream credential");
+  c_prefetch->add_flag("--no-wait", cache_args.no_wait, "print the job id and return");
+  cache_cmds.emplace_back("prefetch", c_prefetch);
+  auto* c_pin = cache->add_subcommand("pin", "never evict this repo's files");
+  repo_args(c_pin);
+  cache_cmds.emplace_back("pin", c_pin);
+  auto* c_unpin = cache->add_subcommand("unpin", "make this repo's files evictable again");
+  repo_args(c_unpin);
+  cache_cmds.emplace_back("unpin", c_unpin);
+  auto* c_rm = cache->add_subcommand("rm", "remove a repo's cached files (or one blob with --blob)");
+  c_rm->add_option("repo", cache_args.repo, "repo id");
+  c_rm->add_option("--type", cache_args.type, "model | dataset | space (default model)");
+  c_rm->add_option("--blob", cache_args.blob, "a blob digest (sha256:<hex> or <hex>) instead of a repo");
+  cache_cmds.emplace_back("rm", c_rm);
+  auto* c_verify = cache->add_subcommand("verify", "rehash every blob; quarantine corrupted ones");
+  c_verify->add_flag("--no-wait", cache_args.no_wait, "print the job id and return");
+  cache_cmds.emplace_back("verify", c_verify);
+  auto* c_gc = cache->add_subcommand("gc", "evict down to the limits now and remove orphan files");
+  c_gc->add_flag("--no-wait", cache_args.no_wait, "print the job id and return");
+  cache_cmds.emplace_back("gc", c_gc);
+  cache_cmds.emplace_back("jobs", cache->add_subcommand("jobs", "recent jobs and their progress"));
+  auto* c_cancel = cache->add_subcommand("cancel", "cancel a running job");
+  c_cancel->add_option("id", cache_args.job_id, "job id")->required();
+  cache_cmds.emplace_back("cancel", c_cancel);
   app.add_subcommand("version", "print the version")->callback([] { std::puts("hubgate 0.1.0"); });
   try {
     app.parse(argc, argv);
@@ -247,6 +300,39 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (scan->parsed()) return hubgate::cli::runScanCommand(scan_args, stdout, stderr);
+  if (cache->parsed()) {
+    for (const auto& [name, sub] : cache_cmds) {
+      if (sub->parsed()) cache_args.command = name;
+    }
+    if (cache_args.command == "rm" && cache_args.repo.empty() == cache_args.blob.empty()) {
+      std::fprintf(stderr, "hubgate cache rm: give a repo or --blob, not both\n");
+      return 2;
+    }
+    // The admin URL and key: flags, then environment, then the gateway's own configuration.
+    if (cache_args.url.empty()) {
+      if (const char* e = std::getenv("HUBGATE_ADMIN_URL")) cache_args.url = e;
+    }
+    if (!cache_key_file.empty()) {
+      std::ifstream in(cache_key_file);
+      std::getline(in, cache_args.admin_key);
+      if (cache_args.admin_key.empty()) {
+        std::fprintf(stderr, "hubgate cache: cannot read an admin key from %s\n", cache_key_file.c_str());
+        return 2;
+      }
+    }
+    if (cache_args.url.empty() || cache_args.admin_key.empty()) {
+      auto c = loadConfig(cache_flags);
+      if (!c) {
+        std::fprintf(stderr, "hubgate: invalid configuration: %s\n", c.error().context.c_str());
+        return 2;
+      }
+      if (cache_args.url.empty()) {
+        cache_args.url = "http://" + (c->admin_listen.empty() ? c->listen : c->admin_listen);
+      }
+      if (cache_args.admin_key.empty()) cache_args.admin_key = c->admin_key;
+    }
+    return hubgate::cli::runCacheCommand(cache_args, stdout, stderr);
+  }
   if (keys_add->parsed()) return runKeys("add", keys_flags, key_flags);
   if (keys_list->parsed()) return runKeys("list", keys_flags, key_flags);
   if (keys_revoke->parsed()) return runKeys("revoke", keys_flags, key_flags);
