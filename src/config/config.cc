@@ -214,6 +214,8 @@ const std::vector<Key>& keys() {
       {"audit.path", "HUBGATE_AUDIT_PATH", text(&Config::audit_path)},
       {"cache.dir", "HUBGATE_CACHE_DIR", text(&Config::cache_dir)},
       {"log.level", "HUBGATE_LOG_LEVEL", text(&Config::log_level)},
+      {"log.access", "HUBGATE_LOG_ACCESS", text(&Config::log_access)},
+      {"log.access_path", "HUBGATE_LOG_ACCESS_PATH", text(&Config::log_access_path)},
   };
   return k;
 }
@@ -371,6 +373,10 @@ Result<void> finalize(Config& c) {
     return fail(ErrorCode::InvalidArgument,
                 "log.level: expected trace|debug|info|warn|error|off, got '" + c.log_level + "'");
   }
+  if (c.log_access != "json" && c.log_access != "clf" && c.log_access != "off") {
+    return fail(ErrorCode::InvalidArgument,
+                "log.access: expected json, clf or off, got '" + c.log_access + "'");
+  }
   if (c.cache_dir.empty()) return fail(ErrorCode::InvalidArgument, "cache.dir: must not be empty");
   if (c.scan_mode != "enforce" && c.scan_mode != "audit" && c.scan_mode != "off") {
     return fail(ErrorCode::InvalidArgument,
@@ -459,7 +465,9 @@ std::string render(const Config& c) {
      << "[cache]\n"
      << "dir = " << quote(c.cache_dir) << "\n\n"
      << "[log]\n"
-     << "level = " << quote(c.log_level) << "\n";
+     << "level = " << quote(c.log_level) << "\n"
+     << "access = " << quote(c.log_access) << "\n"
+     << "access_path = " << quote(c.log_access_path) << "\n";
   return os.str();
 }
 

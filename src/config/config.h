@@ -74,6 +74,8 @@ struct Config {
   std::string cache_dir = "./hubgate-cache";
   // [log]
   std::string log_level = "info";
+  std::string log_access = "json";  // access log: "json" | "clf" | "off" (docs/observability.md)
+  std::string log_access_path;      // "" = standard output
 };
 
 // Splits "host:port" ("[::1]:8080" for IPv6). InvalidArgument on bad input.

@@ -22,6 +22,7 @@
 #include "auth/authenticator.h"
 #include "guard/guard.h"
 #include "metrics/registry.h"
+#include "router/access_log.h"
 #include "router/admin.h"
 
 namespace hubgate::router {
@@ -33,6 +34,7 @@ struct RouterOptions {
   // /ready: "" when the gateway can serve (index answers, cache dir takes a new file), else why
   // not. Unset: always ready.
   std::function<std::string()> readiness;
+  AccessLog* access_log = nullptr;  // null: no access log (log.access = off)
 };
 
 class Router {
@@ -44,7 +46,8 @@ class Router {
   boost::asio::awaitable<http::Response> handle(http::Request& req);
   // The admin listener's handler: /admin/*, /metrics (admin key always required) and /health.
   boost::asio::awaitable<http::Response> handleAdmin(http::Request& req);
-  // Metrics and access log for a finished response.
+  // Metrics (requests, durations, cold time to first byte) and the access log line for a
+  // finished response; runs the response's on_done (the audit line).
   void observe(const http::Request& req, const http::Response& resp, std::uint64_t sent, bool ok,
                std::chrono::steady_clock::duration took);
 
