@@ -35,6 +35,7 @@
 #include "router/admin.h"
 #include "router/router.h"
 #include "upstream/client.h"
+#include "upstream/metered_client.h"
 
 namespace hubgate::app {
 namespace asio = boost::asio;
@@ -66,6 +67,7 @@ struct Gateway::Impl {
   std::unique_ptr<router::AdminApi> admin;
   std::unique_ptr<guard::ScanInspector> inspector;
   std::unique_ptr<guard::AuditLog> audit;
+  std::unique_ptr<router::AccessLog> access_log;
   std::unique_ptr<guard::Guard> guard;
   std::unique_ptr<hub::HubClient> hub;
   std::unique_ptr<hub::ApiService> api;
@@ -118,7 +120,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   cc.first_byte_timeout = c.first_byte_timeout;
   cc.idle_timeout = c.idle_timeout;
   cc.ca_file = c.ca_file;
-  impl->client = upstream::makeHttpClient(impl->ioc.get_executor(), cc);
+  impl->client =
+      upstream::withMetrics(upstream::makeHttpClient(impl->ioc.get_executor(), cc), impl->metrics);
 
   auto up = upstream::Url::parse(c.upstream);
   if (!up) return fail(ErrorCode::InvalidArgument, "upstream.url: " + up.error().context);
@@ -128,6 +131,9 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   hc.max_redirects = c.max_redirects;
   hc.allow_private_addresses = c.allow_private_addresses;
   impl->gate = std::make_unique<hub::UpstreamGate>(c.offline);
+  impl->registry.gaugeFn("hubgate_upstream_backoff_seconds",
+                         "Seconds left in the back-off after an upstream 429 (0: not backing off).",
+                         [gate = impl->gate.get()] { return static_cast<double>(gate->backoffSecondsLeft()); });
   impl->revisions =
       std::make_unique<hub::RevisionCache>(*impl->index, impl->blocking, c.revision_ttl);
   impl->hub = std::make_unique<hub::HubClient>(*impl->client, hc, *impl->gate);
@@ -174,7 +180,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
     impl->audit = std::move(*audit);
   }
   impl->guard = std::make_unique<guard::Guard>(std::move(sp), impl->inspector.get(), *impl->index,
-                                               impl->store, impl->scan_pool, impl->audit.get());
+                                               impl->store, impl->scan_pool, impl->audit.get(),
+                                               &impl->metrics);
   impl->fill_deps = std::make_unique<cache::FillDeps>(
       cache::FillDeps{impl->store, *impl->index, impl->blocking, impl->metrics});
   impl->fill_deps->inspector = impl->inspector.get();
@@ -197,6 +204,13 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   ro.admin_on_main = c.admin_listen.empty();
   ro.metrics_require_admin = c.metrics_require_admin;
   ro.space = impl->space.get();
+  if (c.log_access != "off") {
+    auto format = c.log_access == "clf" ? router::AccessLog::Format::Clf : router::AccessLog::Format::Json;
+    auto access = router::AccessLog::open(format, c.log_access_path);
+    if (!access) return std::unexpected(access.error());
+    impl->access_log = std::move(*access);
+    ro.access_log = impl->access_log.get();
+  }
   // A probe, not a request path: one index point read and one create+unlink in tmp/.
   ro.readiness = [index = impl->index.get(), store = &impl->store]() -> std::string {
     if (auto r = index->findBlob(cache::BlobKey{DigestKind::Sha256, std::string(64, '0')}); !r) {

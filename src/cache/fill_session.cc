@@ -167,8 +167,7 @@ asio::awaitable<Result<void>> FillSession::fetchAll() {
     ++attempts;
     auto opened = co_await source_->open(written);
     if (!opened) {
-      last = opened.error();
-      deps_.metrics.upstream_errors.inc();
+      last = opened.error();  // transport failures are counted by upstream::withMetrics
       if (last.code == ErrorCode::Corruption || last.code == ErrorCode::Forbidden) {
         co_return std::unexpected(last);  // not retryable
       }
@@ -179,7 +178,6 @@ asio::awaitable<Result<void>> FillSession::fetchAll() {
       auto n = co_await body.read(std::span<std::byte>(buf));
       if (!n) {
         last = n.error();
-        deps_.metrics.upstream_errors.inc();
         break;
       }
       if (*n == 0) {
@@ -215,6 +213,7 @@ asio::awaitable<std::shared_ptr<const ScanRecord>> FillSession::inspect() {
   auto record = co_await runBlocking(pool, [this]() -> std::shared_ptr<const ScanRecord> {
     auto r = std::make_shared<ScanRecord>(
         deps_.inspector->inspect(temp_.fd.get(), size_, key_, name_hint_));
+    deps_.metrics.scanVerdict(r->verdict).inc();
     (void)deps_.index.putVerdict(key_, *r);
     return r;
   });

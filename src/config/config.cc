@@ -280,6 +280,8 @@ const std::vector<Key>& keys() {
       {"prefetch.max_attempts", "HUBGATE_PREFETCH_MAX_ATTEMPTS",
        integer(&Config::prefetch_max_attempts, "prefetch.max_attempts")},
       {"log.level", "HUBGATE_LOG_LEVEL", text(&Config::log_level)},
+      {"log.access", "HUBGATE_LOG_ACCESS", text(&Config::log_access)},
+      {"log.access_path", "HUBGATE_LOG_ACCESS_PATH", text(&Config::log_access_path)},
   };
   return k;
 }
@@ -437,6 +439,10 @@ Result<void> finalize(Config& c) {
     return fail(ErrorCode::InvalidArgument,
                 "log.level: expected trace|debug|info|warn|error|off, got '" + c.log_level + "'");
   }
+  if (c.log_access != "json" && c.log_access != "clf" && c.log_access != "off") {
+    return fail(ErrorCode::InvalidArgument,
+                "log.access: expected json, clf or off, got '" + c.log_access + "'");
+  }
   if (c.cache_dir.empty()) return fail(ErrorCode::InvalidArgument, "cache.dir: must not be empty");
   if (c.eviction_interval < std::chrono::milliseconds(10)) {
     return fail(ErrorCode::InvalidArgument, "cache.eviction_interval: expected at least 10ms");
@@ -542,7 +548,9 @@ std::string render(const Config& c) {
      << "retry_backoff = " << quote(std::to_string(c.prefetch_retry_backoff.count()) + "ms") << "\n"
      << "max_attempts = " << c.prefetch_max_attempts << "\n\n"
      << "[log]\n"
-     << "level = " << quote(c.log_level) << "\n";
+     << "level = " << quote(c.log_level) << "\n"
+     << "access = " << quote(c.log_access) << "\n"
+     << "access_path = " << quote(c.log_access_path) << "\n";
   return os.str();
 }
 

@@ -83,6 +83,8 @@ struct Config {
   int prefetch_max_attempts = 4;                           // per file
   // [log]
   std::string log_level = "info";
+  std::string log_access = "json";  // access log: "json" | "clf" | "off" (docs/observability.md)
+  std::string log_access_path;      // "" = standard output
 };
 
 // Splits "host:port" ("[::1]:8080" for IPv6). InvalidArgument on bad input.

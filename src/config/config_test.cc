@@ -53,6 +53,21 @@ TEST(Config, ClearErrors) {
   EXPECT_FALSE(finalize(badlisten));
 }
 
+TEST(Config, AccessLogKeys) {
+  Config c;
+  EXPECT_EQ(c.log_access, "json");
+  EXPECT_EQ(c.log_access_path, "");
+  ASSERT_TRUE(applyToml(c, "[log]\naccess = \"clf\"\naccess_path = \"access.log\"\n", "f.toml"));
+  EXPECT_EQ(c.log_access, "clf");
+  EXPECT_EQ(c.log_access_path, "access.log");
+  ASSERT_TRUE(finalize(c));
+  EXPECT_NE(render(c).find("access = \"clf\""), std::string::npos);
+  c.log_access = "xml";
+  auto r = finalize(c);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().context.find("log.access"), std::string::npos);
+}
+
 TEST(Config, TokenFileMustBePrivateAndIsMaskedInRender) {
   auto path = std::filesystem::temp_directory_path() / ("hubgate-token-" + std::to_string(::getpid()));
   {

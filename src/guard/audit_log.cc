@@ -43,7 +43,8 @@ std::string AuditLog::line(const AuditRecord& r) {
                       {"overridden", r.overridden},
                       {"reason", r.reason},
                       {"scanner_version", r.scanner_version},
-                      {"policy_version", r.policy_version}};
+                      {"policy_version", r.policy_version},
+                      {"request_id", r.request_id}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 

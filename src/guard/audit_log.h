@@ -4,7 +4,7 @@
 // token), repo_type, repo, commit, path, sha256 (or "sha1:<hex>" for regular git files), bytes
 // (body bytes sent), status, cache ("hit" | "miss" | "join"), verdict, decision ("allow" |
 // "warn" | "block" | "would-block"), overridden (finding rules an override set aside), scanner
-// and policy versions.
+// and policy versions, request_id (the X-Request-Id of the answer, as in the access log).
 //
 // Thread-safety: write() may be called from any thread; each record is one write(2) on an
 // O_APPEND descriptor, so lines never interleave (also across processes sharing the file).
@@ -35,6 +35,7 @@ struct AuditRecord {
   std::string reason;  // the finding summary when not clean, or the refusal
   std::string scanner_version;
   std::string policy_version;
+  std::string request_id;  // X-Request-Id of the request (http::Server)
 };
 
 class AuditLog {

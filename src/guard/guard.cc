@@ -10,14 +10,16 @@ namespace hubgate::guard {
 namespace asio = boost::asio;
 
 Guard::Guard(policy::ScanPolicy policy, cache::Inspector* inspector, cache::Index& index,
-             cache::BlobStore& store, asio::thread_pool& scan_pool, AuditLog* audit)
+             cache::BlobStore& store, asio::thread_pool& scan_pool, AuditLog* audit,
+             metrics::GatewayMetrics* metrics)
     : policy_(std::move(policy)),
       policy_version_(policy_.version()),
       inspector_(inspector),
       index_(index),
       store_(store),
       scan_pool_(scan_pool),
-      audit_(audit) {}
+      audit_(audit),
+      metrics_(metrics) {}
 
 namespace {
 struct RescanJob {
@@ -27,6 +29,7 @@ struct RescanJob {
   cache::BlobKey blob;
   std::uint64_t size;
   std::string name_hint;
+  bool scanned = false;  // the inspector ran (the blob could be read)
 };
 }  // namespace
 
@@ -51,10 +54,12 @@ asio::awaitable<std::shared_ptr<const cache::ScanRecord>> Guard::verdictFor(
       r.scanner_version = j->inspector->version();
     } else {
       r = j->inspector->inspect(fd->get(), j->size, j->blob, j->name_hint);
+      j->scanned = true;
       (void)j->index->putVerdict(j->blob, r);
     }
     return std::make_shared<const cache::ScanRecord>(std::move(r));
   });
+  if (metrics_ && j->scanned) metrics_->scanVerdict(record->verdict).inc();
   co_return record;
 }
 

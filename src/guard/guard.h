@@ -19,6 +19,7 @@
 #include "cache/fill_session.h"
 #include "cache/index.h"
 #include "guard/audit_log.h"
+#include "metrics/registry.h"
 #include "policy/policy.h"
 
 namespace hubgate::guard {
@@ -26,8 +27,10 @@ namespace hubgate::guard {
 class Guard {
  public:
   // `inspector` null: scanning is off (scan.mode = off). `audit` null: no audit log.
+  // `metrics` (optional): rescans count in hubgate_scan_verdicts_total.
   Guard(policy::ScanPolicy policy, cache::Inspector* inspector, cache::Index& index,
-        cache::BlobStore& store, boost::asio::thread_pool& scan_pool, AuditLog* audit);
+        cache::BlobStore& store, boost::asio::thread_pool& scan_pool, AuditLog* audit,
+        metrics::GatewayMetrics* metrics = nullptr);
 
   bool mayProxy(std::string_view repo) const { return policy::mayProxy(policy_, repo); }
   bool mayCache(std::string_view repo) const { return policy::mayCache(policy_, repo); }
@@ -59,6 +62,7 @@ class Guard {
   cache::BlobStore& store_;
   boost::asio::thread_pool& scan_pool_;
   AuditLog* audit_;
+  metrics::GatewayMetrics* metrics_;
 };
 
 }  // namespace hubgate::guard

@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -23,6 +24,7 @@
 #include <boost/beast/http/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 namespace hubgate::http {
 namespace asio = boost::asio;
@@ -45,6 +47,37 @@ Response errorResponse(int status, std::string_view code, std::string_view messa
   r.headers.emplace_back("X-Error-Message", std::string(message));
   return r;
 }
+
+bool validRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string newRequestId() {
+  // Unpredictability is not needed (ids are correlation handles, not secrets): a per-thread
+  // generator seeded from the OS.
+  thread_local std::mt19937_64 gen{(std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    std::uint64_t v = gen();
+    for (int i = 0; i < 16; ++i, v >>= 4) out[static_cast<std::size_t>(half * 16 + i)] = kHex[v & 0xf];
+  }
+  return out;
+}
+
+namespace {
+std::string remoteOf(const beast::tcp_stream& stream) {
+  beast::error_code ec;
+  auto ep = stream.socket().remote_endpoint(ec);
+  return ec ? std::string() : ep.address().to_string();
+}
+}  // namespace
 
 struct Server::Impl {
   Impl(asio::io_context& io, ServerLimits l, Handler h, Observer o)
@@ -101,18 +134,25 @@ struct Server::Impl {
                                      parseErrorMessage(ec, limits));
           r.close = true;
           r.route = "invalid";
+          r.request_id = newRequestId();
+          r.remote = remoteOf(stream);
           auto start = std::chrono::steady_clock::now();
-          bool ok = co_await writeResponse(stream, dummy, r, false);
+          bool ok = co_await writeResponse(stream, dummy, r, false, start);
           if (observer) observer(dummy, r, 0, ok, std::chrono::steady_clock::now() - start);
         }
         break;
       }
       Request req = parser.release();
       auto start = std::chrono::steady_clock::now();
+      std::string request_id(req[kRequestId]);
+      if (!validRequestId(request_id)) request_id = newRequestId();
+      req.set(kRequestId, request_id);
       Response resp = co_await handler(req);
+      resp.request_id = std::move(request_id);
+      resp.remote = remoteOf(stream);
       bool head = req.method() == bhttp::verb::head;
       std::uint64_t sent = 0;
-      bool ok = co_await writeResponse(stream, req, resp, head, &sent);
+      bool ok = co_await writeResponse(stream, req, resp, head, start, &sent);
       if (observer) observer(req, resp, sent, ok, std::chrono::steady_clock::now() - start);
       if (!ok || resp.close || !req.keep_alive() || stopping) break;
     }
@@ -121,15 +161,23 @@ struct Server::Impl {
     stream.socket().close(ignored);
   }
 
-  // Writes `resp`; returns false when the connection must be closed without further use
-  // (write error or a body that could not be completed).
+  static constexpr std::string_view kRequestId = "X-Request-Id";
+
+  // Writes `resp` (with X-Request-Id: resp.request_id); returns false when the connection must
+  // be closed without further use (write error or a body that could not be completed). Sets
+  // resp.ttfb when a body byte was written (relative to `start`).
   asio::awaitable<bool> writeResponse(beast::tcp_stream& stream, const Request& req,
-                                      Response& resp, bool head, std::uint64_t* sent_out = nullptr) {
+                                      Response& resp, bool head,
+                                      std::chrono::steady_clock::time_point start,
+                                      std::uint64_t* sent_out = nullptr) {
     bhttp::response<bhttp::string_body> msg;
     msg.version(11);
     msg.result(static_cast<unsigned>(resp.status));
     msg.set(bhttp::field::server, "hubgate");
-    for (auto& [name, value] : resp.headers) msg.insert(name, value);
+    for (auto& [name, value] : resp.headers) {
+      if (!beast::iequals(name, kRequestId)) msg.insert(name, value);
+    }
+    msg.set(kRequestId, resp.request_id);
     bool keep = req.keep_alive() && !resp.close && !stopping;
     msg.keep_alive(keep);
     const bool no_body_status = resp.status == 304 || resp.status == 204 || resp.status < 200;
@@ -150,6 +198,7 @@ struct Server::Impl {
       }
       auto [ec, n] = co_await bhttp::async_write(stream, msg, asio::as_tuple(asio::use_awaitable));
       if (sent_out) *sent_out = msg.body().size();
+      if (!ec && !msg.body().empty()) resp.ttfb = std::chrono::steady_clock::now() - start;
       (void)n;
       co_return !ec;
     }
@@ -161,13 +210,15 @@ struct Server::Impl {
       if (ec) co_return false;
     }
     std::uint64_t sent = 0;
-    bool ok = co_await streamBody(stream, *resp.source, resp.content_length, sent);
+    bool ok = co_await streamBody(stream, *resp.source, resp.content_length, sent, start, resp.ttfb);
     if (sent_out) *sent_out = sent;
     co_return ok;
   }
 
   asio::awaitable<bool> streamBody(beast::tcp_stream& stream, BodySource& source,
-                                   std::uint64_t total, std::uint64_t& sent) {
+                                   std::uint64_t total, std::uint64_t& sent,
+                                   std::chrono::steady_clock::time_point start,
+                                   std::optional<std::chrono::steady_clock::duration>& ttfb) {
     std::vector<std::byte> buf;
     while (sent < total) {
       std::size_t want = static_cast<std::size_t>(
@@ -199,6 +250,7 @@ struct Server::Impl {
         if (ec) co_return false;
       }
       source.sent(len);
+      if (sent == 0) ttfb = std::chrono::steady_clock::now() - start;
       sent += len;
     }
     co_return true;

@@ -1,7 +1,7 @@
 // Server: the HTTP/1.1 front end (Boost.Beast), one coroutine per connection on its own strand.
 //
 // Reads requests with hard limits (header bytes, body bytes, header deadline), hands each one to
-// the Handler, and writes the Response: headers first, then the body pulled from its BodySource
+// the Handler (with X-Request-Id set: validRequestId), and writes the Response: headers first, then the body pulled from its BodySource
 // with sendfile() or large buffered writes (Delivery). Keep-alive is honoured. A body that fails
 // mid-way cuts the connection. Requests the parser rejects get a 400 with a clear message.
 //
@@ -17,7 +17,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -49,6 +51,12 @@ struct Response {
   bool close = false;                   // close the connection after this response
   std::string route = "other";          // for logs and metrics
   std::string caller = "-";             // for logs: who asked (no secret; auth::Caller::label)
+  // Set by the Server for its observer: the request id (also sent as X-Request-Id), the client
+  // address, and the time from request received to the first body byte written (unset when no
+  // body byte was written: HEAD, 304, empty or failed bodies).
+  std::string request_id;
+  std::string remote;
+  std::optional<std::chrono::steady_clock::duration> ttfb;
   // Runs once after the response was written (or cut): body bytes sent, whether it completed.
   // Used for the audit trail; set by the router, called by its observer.
   std::function<void(std::uint64_t sent, bool ok)> on_done;
@@ -57,6 +65,12 @@ struct Response {
 Response textResponse(int status, std::string body);
 // An error response carrying X-Error-Code/X-Error-Message like the Hub does.
 Response errorResponse(int status, std::string_view code, std::string_view message);
+
+// X-Request-Id: the client's value when it is 1-128 characters of [A-Za-z0-9._:-], otherwise a
+// new one (16 random bytes, 32 lowercase hex). The Server sets the request's X-Request-Id header
+// to the result before calling the handler and sends it on every response.
+bool validRequestId(std::string_view id);
+std::string newRequestId();
 
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 // Called after each response with (request, response status, route, body bytes sent, ok).

@@ -217,8 +217,10 @@ HeaderList relayedHeaders(const bhttp::fields& fields) {
                                  "RateLimit",        "RateLimit-Policy", "X-Request-Id"};
   HeaderList out;
   for (const char* name : kRelay) {
+    // X-Request-Id is the gateway's own (http::Server): the Hub's goes on as X-Hub-Request-Id.
+    const std::string_view as = std::string_view(name) == "X-Request-Id" ? "X-Hub-Request-Id" : name;
     auto [it, end] = fields.equal_range(name);
-    for (; it != end; ++it) out.emplace_back(name, std::string(it->value()));
+    for (; it != end; ++it) out.emplace_back(std::string(as), std::string(it->value()));
   }
   return out;
 }

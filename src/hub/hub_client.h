@@ -97,7 +97,8 @@ class HubClient {
   UpstreamGate& gate_;
 };
 
-// Headers relayed from an upstream error answer to the client (hub-protocol.md §9).
+// Headers relayed from an upstream error answer to the client (hub-protocol.md §9); the Hub's
+// X-Request-Id is renamed X-Hub-Request-Id (X-Request-Id is the gateway's own).
 HeaderList relayedHeaders(const boost::beast::http::fields& fields);
 // Parses a (possibly weak, quoted) entity tag into bare hex, or "" when it is not one.
 std::string etagHex(std::string_view etag);

@@ -243,26 +243,21 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
   audit->path = file.path;
   audit->policy_version = guard_.policyVersion();
   audit->scanner_version = guard_.scannerVersion();
+  audit->request_id = field(req, "X-Request-Id");  // set (validated or new) by http::Server
   auto finish = [this, audit, head](http::Response& r) {
     if (head) return;
     const guard::Guard* g = &guard_;
-    metrics::Registry* reg = &metrics_.registry;
+    metrics::GatewayMetrics* m = &metrics_;
     auto prior = std::move(r.on_done);
     int status = r.status;
-    r.on_done = [g, reg, audit, status, prior](std::uint64_t sent, bool ok) {
+    r.on_done = [g, m, audit, status, prior](std::uint64_t sent, bool ok) {
       if (prior) prior(sent, ok);
       audit->bytes = sent;
       audit->status = status;
       if (!ok && audit->decision.empty()) audit->decision = "cut";
       g->audit(*audit);
-      // Bounded label values: verdict names and policy actions (or "" when not judged).
-      if (!audit->decision.empty()) {
-        reg->counter("hubgate_file_decisions_total",
-                     "File answers by scan verdict and policy decision",
-                     {{"verdict", audit->verdict.empty() ? "none" : audit->verdict},
-                      {"decision", audit->decision}})
-            .inc();
-      }
+      // Closed label sets: verdict names and policy actions (or "" when not judged).
+      if (!audit->decision.empty()) m->fileDecision(audit->verdict, audit->decision).inc();
     };
   };
   if (!guard_.mayProxy(file.repo)) {
@@ -492,15 +487,43 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
 
 void Router::observe(const http::Request& req, const http::Response& resp, std::uint64_t sent,
                      bool ok, std::chrono::steady_clock::duration took) {
+  using Seconds = std::chrono::duration<double>;
   metrics_.request(resp.route, resp.status).inc();
+  metrics_.requestDuration(resp.route).observe(Seconds(took).count());
+  std::string_view cache;
+  for (const auto& [k, v] : resp.headers) {
+    if (k == "X-Hubgate-Cache") cache = v;
+  }
+  if (resp.ttfb && resp.route == "resolve" && (cache == "miss" || cache == "join")) {
+    metrics_.cold_ttfb.observe(Seconds(*resp.ttfb).count());
+  }
   if (resp.on_done) resp.on_done(sent, ok);
   std::string_view target = req.target();
+  std::string path(target.substr(0, target.find('?')));
+  std::string method(req.method_string());
+  if (options_.access_log) {
+    AccessEntry e;
+    e.time = std::chrono::system_clock::now();
+    e.request_id = resp.request_id;
+    e.remote = resp.remote;
+    e.method = method.empty() ? "-" : method;
+    e.path = path.empty() ? "-" : path;
+    e.status = resp.status;
+    e.bytes = sent;
+    e.duration = took;
+    e.ttfb = resp.ttfb;
+    e.route = resp.route;
+    e.cache = std::string(cache);
+    e.caller = resp.caller;
+    e.ok = ok;
+    e.user_agent = field(req, bhttp::field::user_agent);
+    options_.access_log->write(e);
+  }
   // The query string is never logged (it may carry signed or private parameters), nor is any
   // credential: the caller appears by its label (auth::Caller::label).
-  spdlog::info("{} {} {} {}B {}ms {}{}", std::string(req.method_string()),
-               std::string(target.substr(0, target.find('?'))), resp.status, sent,
-               std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), resp.caller,
-               ok ? "" : " (cut)");
+  spdlog::debug("{} {} {} {}B {}ms {}{}", method, path, resp.status, sent,
+                std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), resp.caller,
+                ok ? "" : " (cut)");
 }
 
 }  // namespace hubgate::router

@@ -23,6 +23,7 @@
 #include "auth/authenticator.h"
 #include "guard/guard.h"
 #include "metrics/registry.h"
+#include "router/access_log.h"
 #include "router/admin.h"
 
 namespace hubgate::router {
@@ -37,6 +38,7 @@ struct RouterOptions {
   // The cache's space accounting: blobs dropped by policy.cache_deny go through it. Null in
   // setups without limits.
   cache::Space* space = nullptr;
+  AccessLog* access_log = nullptr;  // null: no access log (log.access = off)
 };
 
 class Router {
@@ -48,7 +50,8 @@ class Router {
   boost::asio::awaitable<http::Response> handle(http::Request& req);
   // The admin listener's handler: /admin/*, /metrics (admin key always required) and /health.
   boost::asio::awaitable<http::Response> handleAdmin(http::Request& req);
-  // Metrics and access log for a finished response.
+  // Metrics (requests, durations, cold time to first byte) and the access log line for a
+  // finished response; runs the response's on_done (the audit line).
   void observe(const http::Request& req, const http::Response& resp, std::uint64_t sent, bool ok,
                std::chrono::steady_clock::duration took);
 
