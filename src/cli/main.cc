@@ -274,6 +274,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "hubgate: cannot start: %s\n", gw.error().context.c_str());
       return 1;
     }
+    // SIGHUP reads the same sources again: the flags as parsed now, the file and env as they are
+    // then.
+    (*gw)->setConfigSource([flags = serve_flags] { return loadConfig(flags); });
     auto url = (*gw)->start();
     if (!url) {
       std::fprintf(stderr, "hubgate: cannot start: %s\n", url.error().context.c_str());
