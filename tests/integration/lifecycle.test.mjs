@@ -50,6 +50,25 @@ function bytesSeen(n) {
   return { reached, onData: (_c, total) => total >= n && hit() };
 }
 
+// A raw connection: send(text) writes (resolves once written); `response` resolves with all
+// bytes received when the gateway closes the connection.
+function openSocket(url) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: u.hostname, port: Number(u.port) });
+    const chunks = [];
+    const response = new Promise((done) => {
+      sock.on('data', (c) => chunks.push(c));
+      sock.on('close', () => done(Buffer.concat(chunks).toString('latin1')));
+    });
+    sock.on('error', () => {});
+    sock.once('connect', () =>
+      resolve({ send: (text) => new Promise((ok) => sock.write(text, () => ok())), response, destroy: () => sock.destroy() }),
+    );
+    sock.once('error', reject);
+  });
+}
+
 async function partFiles(cacheDir) {
   const names = await readdir(path.join(cacheDir, 'tmp')).catch(() => []);
   return names.filter((n) => n.endsWith('.part'));
@@ -58,7 +77,7 @@ async function partFiles(cacheDir) {
 describe('lifecycle: drain on SIGTERM', () => {
   let hub;
   let repo;
-  const files = ['a.bin', 'b.bin', 'c.bin', 'e.bin', 'f.bin', 'k.bin'];
+  const files = ['a.bin', 'b.bin', 'c.bin', 'e.bin', 'f.bin', 'g.bin', 'k.bin'];
 
   before(async () => {
     hub = await startFakeHub({});
@@ -139,7 +158,7 @@ describe('lifecycle: drain on SIGTERM', () => {
     }
   });
 
-  test('long drain_timeout: a download in flight completes, a response begun during the drain says Connection: close', T, async () => {
+  test('long drain_timeout: a download in flight completes; answers begun during the drain (a file, /ready: draining) say Connection: close', T, async () => {
     const gw = await startGateway({ upstream: hub.url, extraArgs: ['--drain-timeout', '60s'] });
     const url = (p) => `${gw.url}${repo.resolvePath(p)}`;
     const body = hub.fault({ listener: 'cdn', path: 'e.bin' }, { pauseAt: 1 * MiB });
@@ -148,11 +167,22 @@ describe('lifecycle: drain on SIGTERM', () => {
     const seen = bytesSeen(64 * 1024);
     const e = requestHash(url('e.bin'), { timeoutMs: 30000, onData: seen.onData });
     const f = requestHash(url('f.bin'), { timeoutMs: 30000 });
+    // A probe whose request has begun arriving when the drain starts is still answered.
+    const probe = await openSocket(gw.url);
+    await probe.send('GET /ready HTTP/1.1\r\nHost: gateway\r\n');
     let exit;
     try {
       await withTimeout(Promise.all([body.gate.reached, seen.reached, head.headersGate.reached]), 20000, 'both requests in flight');
+      // A full round trip through the gateway after the probe's first bytes: it has read them.
+      await gw.metrics();
       const stopped = gw.stop();
       assert.ok(await waitRefused(gw.url, gw), 'new connects refused during the drain');
+      await probe.send('\r\n');
+      const ready = await withTimeout(probe.response, 10000, '/ready answer during the drain');
+      assert.match(ready, /^HTTP\/1\.1 503 /, ready);
+      assert.match(ready, /\r\nX-Error-Code: NotReady\r\n/i);
+      assert.match(ready, /\r\nConnection: close\r\n/i);
+      assert.match(ready, /not ready: draining/);
       body.gate.release();
       head.headersGate.release();
       await withTimeout(stopped, 20000, 'gateway exit once the responses are done');
@@ -169,8 +199,30 @@ describe('lifecycle: drain on SIGTERM', () => {
       assert.equal(r.sha256, repo.file(name).sha256, `${name} bytes`);
     }
     assert.equal(rf.headers.connection, 'close', 'a response begun during the drain closes its connection');
-    assert.match(gw.logs(), /drain finished: 2 responses drained, 0 cut/);
+    assert.match(gw.logs(), /drain finished: 3 responses drained, 0 cut/);
   });
+  test('a second SIGTERM during the drain cuts at once', T, async () => {
+    const gw = await startGateway({ upstream: hub.url, extraArgs: ['--drain-timeout', '60s'] });
+    const f = repo.file('g.bin');
+    const hold = hub.fault({ listener: 'cdn', path: 'g.bin' }, { pauseAt: 1 * MiB });
+    const seen = bytesSeen(64 * 1024);
+    const download = requestHash(`${gw.url}${repo.resolvePath('g.bin')}`, { timeoutMs: 30000, onData: seen.onData });
+    try {
+      await withTimeout(Promise.all([hold.gate.reached, seen.reached]), 20000, 'the download in flight');
+      const stopped = gw.stop();
+      await waitRefused(gw.url, gw);
+      gw.proc.kill('SIGTERM');
+      // Far sooner than the 60 s drain_timeout (and than stop()'s 5 s SIGKILL fallback).
+      await withTimeout(stopped, 10000, 'exit after the second SIGTERM');
+    } finally {
+      hold.remove();
+    }
+    assert.deepEqual(await gw.exited, { code: 0, signal: null }, gw.logTail());
+    const r = await download;
+    assert.ok(!r.complete && r.length < f.size, `the cut download is short (${r.length} of ${f.size})`);
+    assert.match(gw.logs(), /drain finished: 0 responses drained, 1 cut/);
+  });
+
   test('SIGKILL during the drain: the next start removes the partial file, the file is fetched again', T, async () => {
     const cacheDir = await makeTempDir('hubgate-life-kill-');
     const gw = await startGateway({ upstream: hub.url, cacheDir, extraArgs: ['--drain-timeout', '60s'] });
