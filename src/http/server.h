@@ -78,7 +78,9 @@ class Server {
   // Binds and listens. Returns the bound endpoint (port 0 -> actual port).
   Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, unsigned short port);
   void start();  // begins accepting
-  void stop();   // stops accepting; connections close after their current response
+  // Stops accepting; a busy connection closes after its current response, an idle one at its
+  // idle timeout (or when the io_context stops).
+  void stop();
 
   struct DrainStats {
     std::uint64_t drained = 0;  // responses that finished while draining
