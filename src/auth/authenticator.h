@@ -16,9 +16,13 @@
 // checkAdmin() guards /admin (and /metrics when configured): the admin key is compared as a
 // sha256 digest in constant time.
 //
-// Thread-safety: immutable after construction except through KeyStore (thread-safe).
+// Thread-safety: all methods are safe from any thread. reconfigure() (SIGHUP) swaps the access
+// settings whole; each call reads one consistent set. Keys are looked up in the index on every
+// call (KeyStore keeps no cache), so a key added or revoked is seen by the next request.
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,11 +74,19 @@ class Authenticator {
   // default upstream token for "" (anonymous without one). InvalidArgument for an unknown name.
   Result<Caller> serviceCaller(std::string_view credential, std::string label) const;
   KeyStore& keys() { return keys_; }
+  // Applies new access settings (require_key, tokens, credentials, admin key) to calls that
+  // start from now on.
+  void reconfigure(AccessConfig config);
 
  private:
-  AccessConfig config_;
+  struct State {
+    AccessConfig config;
+    std::string admin_digest;  // sha256 of config.admin_key; "" = admin API disabled
+  };
+  static std::shared_ptr<const State> makeState(AccessConfig config);
+
+  std::atomic<std::shared_ptr<const State>> state_;
   KeyStore& keys_;
-  std::string admin_digest_;
 };
 
 }  // namespace hubgate::auth

@@ -31,7 +31,7 @@ struct Flags {
   std::string config_file;
   std::string listen, upstream, cache_dir, token_file, log_level, delivery, allow_hosts;
   std::string connect_timeout, first_byte_timeout, idle_timeout, ca_file;
-  std::string revision_ttl, negative_ttl, writes;
+  std::string revision_ttl, negative_ttl, writes, drain_timeout;
   bool offline = false;
   int threads = -1;
 };
@@ -56,6 +56,8 @@ void addConfigFlags(CLI::App* cmd, Flags& f) {
   cmd->add_option("--revision-ttl", f.revision_ttl, "how long a branch/tag -> commit answer is reused");
   cmd->add_option("--negative-ttl", f.negative_ttl, "how long a 404 EntryNotFound at a commit is cached");
   cmd->add_option("--writes", f.writes, "write requests: deny (403) | passthrough");
+  cmd->add_option("--drain-timeout", f.drain_timeout,
+                  "on SIGTERM, how long responses in progress may finish (e.g. 30s)");
 }
 
 hubgate::Result<Config> loadConfig(const Flags& f) {
@@ -86,6 +88,7 @@ hubgate::Result<Config> loadConfig(const Flags& f) {
   };
   kv("server", "listen", f.listen);
   kv("server", "delivery", f.delivery);
+  kv("server", "drain_timeout", f.drain_timeout);
   kv("upstream", "url", f.upstream);
   kv("upstream", "token_file", f.token_file);
   kv("upstream", "redirect_allow_hosts", f.allow_hosts);
@@ -357,6 +360,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "hubgate: cannot start: %s\n", gw.error().context.c_str());
       return 1;
     }
+    // SIGHUP reads the same sources again: the flags as parsed now, the file and env as they are
+    // then.
+    (*gw)->setConfigSource([flags = serve_flags] { return loadConfig(flags); });
     auto url = (*gw)->start();
     if (!url) {
       std::fprintf(stderr, "hubgate: cannot start: %s\n", url.error().context.c_str());

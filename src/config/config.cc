@@ -185,6 +185,8 @@ const std::vector<Key>& keys() {
       {"server.listen", "HUBGATE_LISTEN", text(&Config::listen)},
       {"server.threads", "HUBGATE_THREADS", integer(&Config::threads, "server.threads")},
       {"server.delivery", "HUBGATE_DELIVERY", text(&Config::delivery)},
+      {"server.drain_timeout", "HUBGATE_DRAIN_TIMEOUT",
+       duration(&Config::drain_timeout, "server.drain_timeout")},
       {"upstream.url", "HUBGATE_UPSTREAM", text(&Config::upstream)},
       {"upstream.token", "HUBGATE_UPSTREAM_TOKEN", text(&Config::upstream_token)},
       {"upstream.token_file", "HUBGATE_UPSTREAM_TOKEN_FILE", text(&Config::upstream_token_file)},
@@ -488,7 +490,8 @@ std::string render(const Config& c) {
   os << "[server]\n"
      << "listen = " << quote(c.listen) << "\n"
      << "threads = " << c.threads << "\n"
-     << "delivery = " << quote(c.delivery) << "\n\n"
+     << "delivery = " << quote(c.delivery) << "\n"
+     << "drain_timeout = " << ms(c.drain_timeout) << "\n\n"
      << "[upstream]\n"
      << "url = " << quote(c.upstream) << "\n"
      << "token = " << quote(c.upstream_token.empty() ? "" : "***masked***") << "\n"

@@ -21,6 +21,8 @@ struct Config {
   int threads = 0;                 // 0 = number of cores
   std::string delivery = "buffered";  // "buffered" | "sendfile" (see docs/benchmarks.md)
   std::size_t max_header_bytes = 32 * 1024;
+  // SIGTERM/SIGINT: how long responses in progress may run before their connections are cut.
+  std::chrono::milliseconds drain_timeout{30'000};
   // [upstream]
   std::string upstream = "https://huggingface.co";
   std::string upstream_token;       // never logged; from HUBGATE_UPSTREAM_TOKEN or token_file

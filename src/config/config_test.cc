@@ -35,6 +35,19 @@ TEST(Config, TomlThenEnvPrecedence) {
   EXPECT_EQ(c.idle_timeout, std::chrono::milliseconds(250));
 }
 
+TEST(Config, DrainTimeoutFromTomlAndEnvRendered) {
+  Config c;
+  EXPECT_EQ(c.drain_timeout, std::chrono::seconds(30));
+  ASSERT_TRUE(applyToml(c, "[server]\ndrain_timeout = \"2s\"\n", "t.toml"));
+  EXPECT_EQ(c.drain_timeout, std::chrono::seconds(2));
+  ASSERT_TRUE(applyEnv(c, [](const char* n) -> const char* {
+    return std::string_view(n) == "HUBGATE_DRAIN_TIMEOUT" ? "750ms" : nullptr;
+  }));
+  EXPECT_EQ(c.drain_timeout, std::chrono::milliseconds(750));
+  EXPECT_NE(render(c).find("drain_timeout = \"750ms\""), std::string::npos);
+  EXPECT_FALSE(applyToml(c, "[server]\ndrain_timeout = \"soon\"\n", "t.toml"));
+}
+
 TEST(Config, ClearErrors) {
   Config c;
   auto unknown = applyToml(c, "[upstream]\nurll = \"x\"\n", "f.toml");

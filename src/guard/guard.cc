@@ -12,14 +12,17 @@ namespace asio = boost::asio;
 Guard::Guard(policy::ScanPolicy policy, cache::Inspector* inspector, cache::Index& index,
              cache::BlobStore& store, asio::thread_pool& scan_pool, AuditLog* audit,
              metrics::GatewayMetrics* metrics)
-    : policy_(std::move(policy)),
-      policy_version_(policy_.version()),
+    : policy_(std::make_shared<const PolicySnapshot>(std::move(policy))),
       inspector_(inspector),
       index_(index),
       store_(store),
       scan_pool_(scan_pool),
       audit_(audit),
       metrics_(metrics) {}
+
+void Guard::setPolicy(policy::ScanPolicy policy) {
+  policy_.store(std::make_shared<const PolicySnapshot>(std::move(policy)));
+}
 
 namespace {
 struct RescanJob {
@@ -63,7 +66,8 @@ asio::awaitable<std::shared_ptr<const cache::ScanRecord>> Guard::verdictFor(
   co_return record;
 }
 
-policy::Decision Guard::decide(const cache::ScanRecord* record, std::string_view repo) const {
+policy::Decision PolicySnapshot::decide(const cache::ScanRecord* record,
+                                        std::string_view repo) const {
   if (!record) return policy::decide(policy_, "", {}, repo);
   std::vector<policy::FindingRef> findings;
   // The common hit (a clean file) has nothing to parse.

@@ -67,6 +67,11 @@ std::string ScanInspector::version() const {
   return v + engines_version_;
 }
 
+Result<bool> ScanInspector::reloadDenylist() {
+  if (!denylist_) return false;
+  return denylist_->reloadIfChanged();
+}
+
 cache::ScanRecord ScanInspector::record(const scan::Report& report) const {
   cache::ScanRecord r;
   r.verdict = std::string(scan::verdictName(report.verdict));

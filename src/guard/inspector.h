@@ -37,6 +37,12 @@ class ScanInspector final : public cache::Inspector {
                             const std::string& name_hint) override;
   std::string version() const override;
 
+  // Re-reads the hash denylist file now (SIGHUP) instead of at the next scan, so that hits,
+  // whose stored verdicts are compared with version(), are judged against the new list at once.
+  // true: a new list is in force; false: unchanged or no denylist. An unreadable or malformed
+  // file is an error and the old list stays in force.
+  Result<bool> reloadDenylist();
+
   // The record for a report (findings as JSON), stamped with version().
   cache::ScanRecord record(const scan::Report& report) const;
 

@@ -24,7 +24,10 @@
 #include <boost/beast/http/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <unordered_map>
+#include <utility>
 
 namespace hubgate::http {
 namespace asio = boost::asio;
@@ -77,17 +80,79 @@ std::string remoteOf(const beast::tcp_stream& stream) {
   auto ep = stream.socket().remote_endpoint(ec);
   return ec ? std::string() : ep.address().to_string();
 }
+
+
+// One live connection, shared by its session coroutine and the drain. Only code running on the
+// connection's strand touches `stream`, `busy` and `cut`.
+struct Conn {
+  explicit Conn(tcp::socket s) : stream(std::move(s)) {}
+  beast::tcp_stream stream;
+  bool busy = false;  // a request is arriving or being answered
+  bool cut = false;   // closed by cutAll() while busy
+};
+
+void closeConn(Conn& c) {
+  beast::error_code ignored;
+  c.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  c.stream.socket().close(ignored);
+}
+
+// The live connections. Shared with every session, so a session that ends after the Server is
+// gone (its frame destroyed at io_context shutdown) never touches freed memory.
+struct Tracker {
+  explicit Tracker(asio::any_io_executor e) : ex(std::move(e)) {}
+
+  // false once draining: the connection is closed instead of served.
+  bool add(const std::shared_ptr<Conn>& c) {
+    std::lock_guard lock(mu);
+    if (draining) return false;
+    conns.emplace(c.get(), c);
+    return true;
+  }
+  void remove(Conn* c) {
+    std::function<void()> idle;
+    {
+      std::lock_guard lock(mu);
+      conns.erase(c);
+      if (draining && conns.empty()) idle = std::exchange(on_idle, nullptr);
+    }
+    if (idle) asio::post(ex, std::move(idle));
+  }
+  std::vector<std::shared_ptr<Conn>> live() {
+    std::vector<std::shared_ptr<Conn>> out;
+    std::lock_guard lock(mu);
+    for (auto& [p, w] : conns) {
+      if (auto c = w.lock()) out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  asio::any_io_executor ex;
+  std::mutex mu;
+  std::unordered_map<Conn*, std::weak_ptr<Conn>> conns;  // guarded by mu
+  bool draining = false;                                 // guarded by mu
+  std::function<void()> on_idle;                         // guarded by mu; runs once
+  std::atomic<std::uint64_t> drained{0};
+  std::atomic<std::uint64_t> cut{0};
+};
+
 }  // namespace
 
 struct Server::Impl {
   Impl(asio::io_context& io, ServerLimits l, Handler h, Observer o)
-      : ioc(io), limits(l), handler(std::move(h)), observer(std::move(o)), acceptor(io) {}
+      : ioc(io),
+        limits(l),
+        handler(std::move(h)),
+        observer(std::move(o)),
+        acceptor(io),
+        tracker(std::make_shared<Tracker>(io.get_executor())) {}
 
   asio::io_context& ioc;
   ServerLimits limits;
   Handler handler;
   Observer observer;
   tcp::acceptor acceptor;
+  std::shared_ptr<Tracker> tracker;
   std::atomic<bool> stopping{false};
 
   asio::awaitable<void> acceptLoop() {
@@ -99,8 +164,13 @@ struct Server::Impl {
         continue;  // e.g. EMFILE: keep accepting
       }
       socket.set_option(tcp::no_delay(true));
-      auto ex = socket.get_executor();
-      asio::co_spawn(ex, session(beast::tcp_stream(std::move(socket))), asio::detached);
+      auto conn = std::make_shared<Conn>(std::move(socket));
+      if (!tracker->add(conn)) {
+        closeConn(*conn);  // accepted just as the drain began
+        continue;
+      }
+      auto ex = conn->stream.get_executor();
+      asio::co_spawn(ex, session(conn, tracker), asio::detached);
     }
   }
 
@@ -114,20 +184,32 @@ struct Server::Impl {
     return "malformed HTTP request: " + ec.message();
   }
 
-  asio::awaitable<void> session(beast::tcp_stream stream) {
+  asio::awaitable<void> session(std::shared_ptr<Conn> conn, std::shared_ptr<Tracker> track) {
+    beast::tcp_stream& stream = conn->stream;
     beast::flat_buffer buffer(8192);
     for (;;) {
+      if (buffer.size() == 0) {
+        // Idle until the first byte of the next request arrives: only here may a drain close
+        // the connection, so a request the client has started sending is still answered.
+        stream.expires_after(limits.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096),
+                                                        asio::as_tuple(asio::use_awaitable));
+        if (ec || !stream.socket().is_open()) break;  // hung up, idle timeout or drained
+        buffer.commit(n);
+      }
+      conn->busy = true;
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
-      stream.expires_after(limits.idle_timeout);
+      stream.expires_after(limits.header_timeout);
       auto [ec, n] =
           co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       (void)n;
       if (ec) {
         bool quiet = ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
                      ec == asio::error::connection_reset || ec == beast::error::timeout ||
-                     ec == asio::error::operation_aborted || ec == bhttp::error::partial_message;
+                     ec == asio::error::operation_aborted || ec == bhttp::error::partial_message ||
+                     !stream.socket().is_open();
         if (!quiet) {
           Request dummy;
           Response r = errorResponse(ec == bhttp::error::body_limit ? 413 : 400, "BadRequest",
@@ -154,11 +236,12 @@ struct Server::Impl {
       std::uint64_t sent = 0;
       bool ok = co_await writeResponse(stream, req, resp, head, start, &sent);
       if (observer) observer(req, resp, sent, ok, std::chrono::steady_clock::now() - start);
+      conn->busy = false;
+      if (stopping && !conn->cut) track->drained.fetch_add(1, std::memory_order_relaxed);
       if (!ok || resp.close || !req.keep_alive() || stopping) break;
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.socket().close(ignored);
+    closeConn(*conn);
+    track->remove(conn.get());
   }
 
   static constexpr std::string_view kRequestId = "X-Request-Id";
@@ -320,6 +403,59 @@ void Server::stop() {
     beast::error_code ec;
     impl->acceptor.close(ec);
   });
+}
+
+void Server::drain(std::function<void()> on_idle) {
+  auto& t = *impl_->tracker;
+  std::vector<std::shared_ptr<Conn>> live;
+  {
+    std::lock_guard lock(t.mu);
+    if (t.draining) return;
+    t.draining = true;
+    impl_->stopping = true;
+    for (auto& [p, w] : t.conns) {
+      if (auto c = w.lock()) live.push_back(std::move(c));
+    }
+    if (t.conns.empty()) {
+      asio::post(t.ex, std::move(on_idle));
+    } else {
+      t.on_idle = std::move(on_idle);
+    }
+  }
+  stop();
+  for (auto& c : live) {
+    // On the connection's strand, `busy` is exact: the session is suspended either waiting for a
+    // first byte (close it) or inside a request (let it finish).
+    asio::post(c->stream.get_executor(), [c] {
+      if (!c->busy) closeConn(*c);
+    });
+  }
+}
+
+void Server::cutAll(std::function<void()> done) {
+  auto track = impl_->tracker;
+  auto live = track->live();
+  if (live.empty()) {
+    asio::post(track->ex, std::move(done));
+    return;
+  }
+  auto left = std::make_shared<std::atomic<std::size_t>>(live.size());
+  auto finish = std::make_shared<std::function<void()>>(std::move(done));
+  for (auto& c : live) {
+    asio::post(c->stream.get_executor(), [c, track, left, finish] {
+      if (c->busy && !c->cut) {
+        c->cut = true;
+        track->cut.fetch_add(1, std::memory_order_relaxed);
+      }
+      closeConn(*c);
+      if (left->fetch_sub(1) == 1) asio::post(track->ex, std::move(*finish));
+    });
+  }
+}
+
+Server::DrainStats Server::drainStats() const {
+  return {impl_->tracker->drained.load(std::memory_order_relaxed),
+          impl_->tracker->cut.load(std::memory_order_relaxed)};
 }
 
 }  // namespace hubgate::http

@@ -5,8 +5,16 @@
 // with sendfile() or large buffered writes (Delivery). Keep-alive is honoured. A body that fails
 // mid-way cuts the connection. Requests the parser rejects get a 400 with a clear message.
 //
-// Thread-safety: start()/stop() from the owning thread; handlers run on connection strands of the
-// io_context and may suspend. Ownership: the Server owns the acceptor and tracks live sessions.
+// Drain (SIGTERM): drain() closes the listener at once and closes idle keep-alive connections (those
+// waiting for the first byte of a next request); a request already arriving or being answered
+// runs on, its answer carries `Connection: close`, and its connection closes after it. cutAll()
+// closes whatever is left: a body in progress ends short, so a client never mistakes a cut for a
+// complete file.
+//
+// Thread-safety: listen()/start() from the owning thread; stop(), drain(), cutAll() and
+// drainStats() from any thread. Handlers run on connection strands of the io_context and may
+// suspend. Ownership: the Server owns the acceptor and tracks live connections; a connection is
+// closed on its own strand.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -84,7 +92,20 @@ class Server {
   // Binds and listens. Returns the bound endpoint (port 0 -> actual port).
   Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, unsigned short port);
   void start();  // begins accepting
-  void stop();   // stops accepting and closes idle connections
+  // Stops accepting; a busy connection closes after its current response, an idle one at its
+  // idle timeout (or when the io_context stops).
+  void stop();
+
+  struct DrainStats {
+    std::uint64_t drained = 0;  // responses that finished while draining
+    std::uint64_t cut = 0;      // responses cut by cutAll()
+  };
+  // Stops accepting (new connects are refused) and closes idle connections. `on_idle` runs once,
+  // on the io_context, when no connection is left. Calling it again does nothing.
+  void drain(std::function<void()> on_idle);
+  // Closes every connection still open; `done` runs on the io_context once each one is closed.
+  void cutAll(std::function<void()> done);
+  DrainStats drainStats() const;
 
  private:
   struct Impl;

@@ -241,7 +241,9 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
   audit->repo = file.repo;
   audit->commit = file.revision;
   audit->path = file.path;
-  audit->policy_version = guard_.policyVersion();
+  // One policy judges this request from start to end, even if a SIGHUP installs another.
+  auto rules = guard_.policy();
+  audit->policy_version = rules->version();
   audit->scanner_version = guard_.scannerVersion();
   audit->request_id = field(req, "X-Request-Id");  // set (validated or new) by http::Server
   auto finish = [this, audit, head](http::Response& r) {
@@ -260,7 +262,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
       if (!audit->decision.empty()) m->fileDecision(audit->verdict, audit->decision).inc();
     };
   };
-  if (!guard_.mayProxy(file.repo)) {
+  if (!rules->mayProxy(file.repo)) {
     auto r = http::errorResponse(403, "RepoBlockedByPolicy",
                                  "this gateway's policy does not serve " + file.repo);
     r.route = "resolve";
@@ -269,7 +271,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     finish(r);
     co_return r;
   }
-  if (guard_.checksLicenses()) {
+  if (rules->checksLicenses()) {
     // The repo card's license, from repo info at the requested revision (cached per commit,
     // asked with the caller's credentials like any API call).
     hub::ApiRequest info;
@@ -292,7 +294,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
         }
       }
     }
-    if (answer.status == 200 && !guard_.licenseAllowed(licenses)) {
+    if (answer.status == 200 && !rules->licenseAllowed(licenses)) {
       std::string declared = licenses.empty() ? "no license" : "license '" + licenses.front() + "'";
       auto r = http::errorResponse(403, "LicenseNotAllowed",
                                    file.repo + " declares " + declared +
@@ -343,7 +345,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
   if (found.status == hub::CacheStatus::Hit) {
     // A published blob has a verdict (rescanned here if it is missing or stale).
     scan = co_await guard_.verdictFor(found.blob, found.size, file.path);
-    auto decision = guard_.decide(scan.get(), file.repo);
+    auto decision = rules->decide(scan.get(), file.repo);
     audit->verdict = decision.effective_verdict;
     audit->overridden = decision.overridden;
     audit->decision = decision.would_block ? "would-block" : std::string(policy::actionName(decision.action));
@@ -363,7 +365,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
   r.headers = found.headers;
   if (found.status == hub::CacheStatus::Pass) {
     // Too large for the cache: never scanned, so scan.on_unscanned decides.
-    auto decision = guard_.decideUnscanned();
+    auto decision = rules->decideUnscanned();
     audit->verdict = decision.effective_verdict;
     audit->decision = decision.would_block ? "would-block" : std::string(policy::actionName(decision.action));
     audit->reason = "served uncached: the blob does not fit in the cache, so it was not scanned";
@@ -440,9 +442,8 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     if (!fd) co_return fromError(fd.error());
     // The verdict arrives with the commit: the final bytes go out only if the policy allows
     // them for this repo; a block cuts the connection, so the client never has the whole file.
-    const guard::Guard* g = &guard_;
-    auto gate = [g, audit](const cache::ScanRecord* record) -> std::optional<Error> {
-      auto decision = g->decide(record, audit->repo);
+    auto gate = [rules, audit](const cache::ScanRecord* record) -> std::optional<Error> {
+      auto decision = rules->decide(record, audit->repo);
       audit->verdict = decision.effective_verdict;
       audit->overridden = decision.overridden;
       audit->decision = decision.would_block ? "would-block" : std::string(policy::actionName(decision.action));
@@ -456,10 +457,11 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     r.source = std::make_unique<FillBodySource>(found.fill, std::move(*fd), offset, length,
                                                 metrics_.served_bytes_fill,
                                                 options_.fill_stall_timeout, std::move(gate));
-    if (!guard_.mayCache(file.repo)) {
+    if (!rules->mayCache(file.repo)) {
       // Content of this repo must not stay cached: drop the blob once this answer is done (open
       // descriptors of other readers keep the bytes alive until they finish).
       auto fill = found.fill;
+      const guard::Guard* g = &guard_;
       cache::Space* space = options_.space;
       r.on_done = [g, space, fill](std::uint64_t, bool) {
         if (fill->progress().state != cache::FillSession::State::Committed) return;
