@@ -277,7 +277,11 @@ Result<cache::JobRecord> Jobs::launch(const std::string& kind, json spec, std::s
   job->rec.kind = kind;
   job->rec.spec = spec.dump();
   job->rec.state = "queued";
-  job->rec.created_at = created_at;
+  job->rec.created_at = created_at ? created_at
+                                    : std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count();
+  job->rec.updated_at = job->rec.created_at;
   job->spec = std::move(spec);
   if (progress.is_object()) job->progress = std::move(progress);
   auto rec = job->snapshot();
@@ -517,7 +521,9 @@ asio::awaitable<void> Jobs::runPrefetch(std::shared_ptr<Live> job) {
         if (!co_await sleepUnlessCancelled(job, config_.retry_backoff * (1 << std::min(attempt - 1, 10)))) break;
       }
       bool retryable = false;
-      why = co_await fetchOne(job, hub::FileRef{type, spec->repo, commit, path}, *caller, &retryable);
+      // A named argument: g++ 12 destroys a temporary passed to a coroutine twice.
+      hub::FileRef ref{type, spec->repo, commit, path};
+      why = co_await fetchOne(job, ref, *caller, &retryable);
       if (why.empty() || !retryable || job->cancel) break;
       spdlog::info("prefetch {}: {}: {} (attempt {} of {})", job->rec.id, path, why, attempt + 1,
                    config_.max_attempts);
