@@ -457,7 +457,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
                                                         c.negative_ttl);
   impl->jobs = std::make_unique<ops::Jobs>(
       *impl->index, impl->store, *impl->space, *impl->resolve, *impl->api, *impl->authenticator,
-      impl->blocking, impl->ioc.get_executor(),
+      *impl->guard, impl->blocking, impl->ioc.get_executor(),
       ops::JobsConfig{c.prefetch_retry_backoff, c.prefetch_max_attempts});
   impl->admin = std::make_unique<router::AdminApi>(*impl->authenticator, *impl->index,
                                                    impl->space.get(), impl->jobs.get());

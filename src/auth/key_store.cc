@@ -1,7 +1,6 @@
 #include "auth/key_store.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -10,23 +9,6 @@
 #include "base/hash.h"
 
 namespace hubgate::auth {
-namespace {
-
-Result<std::string> randomHex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-    return fail(ErrorCode::Internal, "no randomness available for a new key");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
-}  // namespace
 
 bool constantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -5,6 +5,8 @@
 // header "blob <size>\0" first, so the total size must be known up front (the Hub tells us).
 #pragma once
 
+#include "base/error.h"
+
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -36,6 +38,10 @@ class Hasher {
 
 std::string sha256Hex(std::string_view bytes);
 std::string gitBlobSha1Hex(std::string_view bytes);
+
+// `bytes` random bytes from OpenSSL's CSPRNG as lowercase hex (2 * bytes characters). Internal
+// when no randomness is available.
+Result<std::string> randomHex(std::size_t bytes);
 
 // True for exactly n lowercase-or-uppercase hex characters.
 bool isHex(std::string_view s, std::size_t n);

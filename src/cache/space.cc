@@ -107,7 +107,7 @@ Space::Lease::~Lease() {
     std::vector<std::pair<BlobKey, std::uint64_t>> victim{{it->second.key, it->second.size}};
     state_->detachLocked(it);
     state_->publishGaugesLocked();
-    if (state_->owner) state_->owner->scheduleDestroy(std::move(victim));
+    if (state_->owner) state_->owner->scheduleDestroy(std::move(victim), false);  // a removal
   }
 }
 
@@ -224,7 +224,7 @@ Result<std::unique_ptr<Space::Reservation>> Space::reserve(const BlobKey& key, s
     std::uint64_t bytes = 0;
     for (const auto& v : victims) bytes += v.second;
     spdlog::debug("evicting {} blobs ({} bytes) to make room for {}", victims.size(), bytes, key.str());
-    scheduleDestroy(std::move(victims));
+    scheduleDestroy(std::move(victims), true);
   }
   return std::unique_ptr<Reservation>(new Reservation(state_, key, size));
 }
@@ -242,16 +242,16 @@ std::shared_ptr<Space::Lease> Space::commit(std::unique_ptr<Reservation> r) {
   return std::shared_ptr<Lease>(new Lease(state_, std::move(k)));
 }
 
-void Space::scheduleDestroy(std::vector<std::pair<BlobKey, std::uint64_t>> victims) {
+void Space::scheduleDestroy(std::vector<std::pair<BlobKey, std::uint64_t>> victims, bool evicted) {
   // The Space may be gone when this runs (a lease released during shutdown): then the blobs
   // stay, and the next start serves them again.
-  asio::post(blocking_, [state = state_, victims = std::move(victims)] {
+  asio::post(blocking_, [state = state_, victims = std::move(victims), evicted] {
     Space* owner = nullptr;
     {
       std::lock_guard lock(state->mu);
       owner = state->owner;
     }
-    if (owner) owner->destroy(victims, true);
+    if (owner) owner->destroy(victims, evicted);
   });
 }
 

@@ -158,7 +158,8 @@ class Space {
  private:
   std::uint64_t reserveBytes(const DiskUsage& disk) const;
   void destroy(const std::vector<std::pair<BlobKey, std::uint64_t>>& victims, bool evicted);  // blocking
-  void scheduleDestroy(std::vector<std::pair<BlobKey, std::uint64_t>> victims);
+  // `evicted`: count in the eviction metrics (false for removals by operator or policy).
+  void scheduleDestroy(std::vector<std::pair<BlobKey, std::uint64_t>> victims, bool evicted);
 
   BlobStore& store_;
   Index& index_;

@@ -221,6 +221,7 @@ TEST_F(SpaceTest, RemovingALeasedBlobWaitsForItsReader) {
   drain();
   EXPECT_FALSE(onDisk(1));
   EXPECT_FALSE(inIndex(1));
+  EXPECT_EQ(metrics_.evictions.value(), 0u) << "a removal is not an eviction";
   EXPECT_FALSE(space->remove(keyOf(1)).value());
 }
 

@@ -1,5 +1,7 @@
 #include "guard/audit_log.h"
 
+#include "base/time.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -20,14 +22,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path) {
 AuditLog::~AuditLog() { ::close(fd_); }
 
 std::string AuditLog::line(const AuditRecord& r) {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[96];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  const std::string stamp = rfc3339Millis(std::chrono::system_clock::now());
   nlohmann::json j = {{"time", stamp},
                       {"caller", r.caller},
                       {"repo_type", r.repo_type},

@@ -20,6 +20,22 @@ Guard::Guard(policy::ScanPolicy policy, cache::Inspector* inspector, cache::Inde
       audit_(audit),
       metrics_(metrics) {}
 
+std::vector<std::string> cardLicenses(std::string_view repo_info_json) {
+  std::vector<std::string> out;
+  auto j = nlohmann::json::parse(repo_info_json, nullptr, false);
+  if (!j.is_object() || !j.contains("cardData") || !j["cardData"].is_object()) return out;
+  const auto& card = j["cardData"];
+  if (!card.contains("license")) return out;
+  const auto& l = card["license"];
+  if (l.is_string()) out.push_back(l.get<std::string>());
+  if (l.is_array()) {
+    for (const auto& e : l) {
+      if (e.is_string()) out.push_back(e.get<std::string>());
+    }
+  }
+  return out;
+}
+
 void Guard::setPolicy(policy::ScanPolicy policy) {
   policy_.store(std::make_shared<const PolicySnapshot>(std::move(policy)));
 }

@@ -29,6 +29,10 @@
 
 namespace hubgate::guard {
 
+// The licenses a repo card declares (`cardData.license`, a string or a list) in a repo info
+// answer; empty when it declares none or the answer is not JSON.
+std::vector<std::string> cardLicenses(std::string_view repo_info_json);
+
 // One scan policy and its version, as in force when a request started.
 class PolicySnapshot {
  public:

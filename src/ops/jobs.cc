@@ -1,6 +1,5 @@
 #include "ops/jobs.h"
 
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +34,9 @@ struct Jobs::Live {
     std::lock_guard lock(mu);
     cache::JobRecord r = rec;
     r.progress = progress.dump();
+    r.updated_at = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
     return r;
   }
   void set(const std::string& key, json value) {
@@ -53,19 +55,11 @@ struct Jobs::Live {
 
 namespace {
 
+// 12 hex characters: unique enough among one gateway's jobs, short enough to type.
 std::string newJobId() {
-  unsigned char raw[6];
-  if (RAND_bytes(raw, sizeof raw) != 1) {
-    auto t = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    for (std::size_t i = 0; i < sizeof raw; ++i) raw[i] = static_cast<unsigned char>(t >> (8 * i));
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (unsigned char c : raw) {
-    id.push_back(kHex[c >> 4]);
-    id.push_back(kHex[c & 15]);
-  }
-  return id;
+  auto id = randomHex(6);
+  if (id) return *id;
+  return std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 std::optional<hub::RepoType> repoTypeOf(std::string_view s) {
@@ -244,13 +238,14 @@ json PrefetchSpec::toJson() const {
 
 Jobs::Jobs(cache::Index& index, cache::BlobStore& store, cache::Space& space,
            hub::ResolveService& resolve, hub::ApiService& api, auth::Authenticator& auth,
-           asio::thread_pool& blocking, asio::any_io_executor executor, JobsConfig config)
+           const guard::Guard& guard, asio::thread_pool& blocking, asio::any_io_executor executor, JobsConfig config)
     : index_(index),
       store_(store),
       space_(space),
       resolve_(resolve),
       api_(api),
       auth_(auth),
+      guard_(guard),
       blocking_(blocking),
       executor_(std::move(executor)),
       config_(config) {}
@@ -261,6 +256,14 @@ Jobs::~Jobs() {
 }
 
 Result<cache::JobRecord> Jobs::startPrefetch(const PrefetchSpec& spec) {
+  auto rules = guard_.policy();
+  if (!rules->mayProxy(spec.repo)) {
+    return fail(ErrorCode::InvalidArgument, "this gateway's policy does not serve " + spec.repo);
+  }
+  if (!rules->mayCache(spec.repo)) {
+    return fail(ErrorCode::InvalidArgument,
+                "this gateway's policy does not cache " + spec.repo + " (policy.cache_deny)");
+  }
   if (!spec.credential.empty()) {
     if (auto c = auth_.serviceCaller(spec.credential, "prefetch"); !c) return std::unexpected(c.error());
   }
@@ -294,10 +297,13 @@ Result<cache::JobRecord> Jobs::launch(const std::string& kind, json spec, std::s
   return rec;
 }
 
-bool Jobs::cancel(const std::string& id) {
+Result<bool> Jobs::cancel(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = live_.find(id);
   if (it == live_.end()) return false;
+  if (it->second->rec.kind == "gc") {
+    return fail(ErrorCode::InvalidArgument, "a gc job is one pass and cannot be cancelled");
+  }
   it->second->cancel = true;
   return true;
 }
@@ -487,6 +493,17 @@ asio::awaitable<void> Jobs::runPrefetch(std::shared_ptr<Live> job) {
     co_return;
   }
   commit = listing["sha"].get<std::string>();
+  // Policy again, as in force now (a resumed job may meet a reloaded policy): what clients would
+  // be refused is not fetched.
+  if (auto rules = guard_.policy(); !rules->mayProxy(spec->repo) || !rules->mayCache(spec->repo)) {
+    job->set("error", "this gateway's policy does not serve or cache " + spec->repo);
+    job->state("failed");
+    co_return;
+  } else if (rules->checksLicenses() && !rules->licenseAllowed(guard::cardLicenses(listing.dump()))) {
+    job->set("error", spec->repo + " does not declare a license on this gateway's license allowlist");
+    job->state("failed");
+    co_return;
+  }
   std::vector<std::string> files;
   if (listing.contains("siblings") && listing["siblings"].is_array()) {
     for (const auto& s : listing["siblings"]) {

@@ -4,6 +4,8 @@
 //   prefetch  download every file of a repo at one revision (include/exclude globs) through the
 //             normal resolve path, so a prefetch and a client asking for the same file share one
 //             fill; optionally pin the repo first. Retries each file with exponential back-off.
+//             The repo policy applies as to clients: a repo the gateway may not serve or cache
+//             (policy.proxy_*, policy.cache_*, policy.license_allow) is refused, not fetched.
 //   verify    rehash every cached blob; a blob whose bytes no longer match its name is moved to
 //             <cache>/quarantine/ and dropped from the index.
 //   gc        an eviction pass down to the limits, an access-time flush, and deletion of blob
@@ -34,6 +36,7 @@
 #include "base/error.h"
 #include "cache/index.h"
 #include "cache/space.h"
+#include "guard/guard.h"
 #include "hub/api_service.h"
 #include "hub/resolve_service.h"
 
@@ -62,15 +65,16 @@ class Jobs {
  public:
   Jobs(cache::Index& index, cache::BlobStore& store, cache::Space& space,
        hub::ResolveService& resolve, hub::ApiService& api, auth::Authenticator& auth,
-       boost::asio::thread_pool& blocking, boost::asio::any_io_executor executor,
+       const guard::Guard& guard, boost::asio::thread_pool& blocking, boost::asio::any_io_executor executor,
        JobsConfig config);
   ~Jobs();
 
   Result<cache::JobRecord> startPrefetch(const PrefetchSpec& spec);
   Result<cache::JobRecord> startVerify();
   Result<cache::JobRecord> startGc();
-  // Asks a queued or running job to stop; false when no such live job.
-  bool cancel(const std::string& id);
+  // Asks a queued or running job to stop; false when no such live job. InvalidArgument for a
+  // gc job (one pass; it cannot stop half-way).
+  Result<bool> cancel(const std::string& id);
   // Live state for running jobs, else the index's record.
   Result<std::optional<cache::JobRecord>> get(const std::string& id);
   Result<std::vector<cache::JobRecord>> list(std::size_t limit = 100);
@@ -99,6 +103,7 @@ class Jobs {
   hub::ResolveService& resolve_;
   hub::ApiService& api_;
   auth::Authenticator& auth_;
+  const guard::Guard& guard_;
   boost::asio::thread_pool& blocking_;
   boost::asio::any_io_executor executor_;
   const JobsConfig config_;

@@ -9,6 +9,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "base/time.h"
+
 namespace hubgate::router {
 namespace {
 
@@ -58,12 +60,7 @@ AccessLog::~AccessLog() {
 }
 
 std::string AccessLog::jsonLine(const AccessEntry& e) {
-  const std::tm tm = utc(e.time);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(e.time.time_since_epoch()).count() % 1000;
-  char stamp[96];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+  const std::string stamp = rfc3339Millis(e.time);
   nlohmann::json j = {{"ts", stamp},
                       {"request_id", e.request_id},
                       {"remote", e.remote},

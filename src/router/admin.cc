@@ -329,7 +329,9 @@ http::Response AdminApi::jobRoutes(const http::Request& req, std::string_view pa
       return jsonResponse(200, jobToJson(**j));
     }
     if (method == bhttp::verb::delete_) {
-      if (!jobs_->cancel(id)) return jsonError(404, "JobNotFound", "no running job " + id);
+      auto cancelled = jobs_->cancel(id);
+      if (!cancelled) return jsonError(409, "JobNotCancellable", cancelled.error().context);
+      if (!*cancelled) return jsonError(404, "JobNotFound", "no running job " + id);
       return jsonResponse(202, json{{"id", id}, {"cancel", true}});
     }
   }

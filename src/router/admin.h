@@ -9,7 +9,7 @@
 // Cache operations (docs/operations.md):
 //   GET    /admin/cache                      space: bytes, objects, quota, reserve, disk, pins
 //   GET    /admin/cache/repos                cached repos with files, bytes, last access, pinned
-//   DELETE /admin/cache/repos/{type}/{repo}  drop the repo's blobs -> 200 {blobs, bytes}
+//   DELETE /admin/cache/repos/{type}/{repo}  drop the repo's blobs -> 200 {type, repo, blobs_removed}
 //   DELETE /admin/cache/blobs/{digest}       drop one blob -> 204 (404 when not cached)
 //   GET    /admin/pins                       pinned repos
 //   POST   /admin/pins                       {"type"?, "repo"} -> 201
@@ -18,7 +18,7 @@
 //                                            "pin"?, "credential"?} -> 202 with the job
 //   POST   /admin/verify, /admin/gc          start that job -> 202
 //   GET    /admin/jobs, /admin/jobs/{id}     job state and progress
-//   DELETE /admin/jobs/{id}                  cancel -> 202 (404 when not running)
+//   DELETE /admin/jobs/{id}                  cancel -> 202 (404 when not running, 409 for gc)
 // Every request needs the admin key (Authorization: Bearer <admin key>): 401 AdminKeyRequired /
 // InvalidAdminKey, 403 AdminDisabled when none is configured. Served on the main listener, or
 // only on access.admin_listen when that is set.

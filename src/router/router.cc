@@ -282,18 +282,7 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
     info.caller = &caller;
     auto answer = co_await api_.handle(info);
     std::vector<std::string> licenses;
-    if (answer.status == 200) {
-      auto j = nlohmann::json::parse(answer.body, nullptr, false);
-      if (j.is_object() && j.contains("cardData") && j["cardData"].is_object()) {
-        const auto& l = j["cardData"].contains("license") ? j["cardData"]["license"] : nlohmann::json();
-        if (l.is_string()) licenses.push_back(l.get<std::string>());
-        if (l.is_array()) {
-          for (const auto& e : l) {
-            if (e.is_string()) licenses.push_back(e.get<std::string>());
-          }
-        }
-      }
-    }
+    if (answer.status == 200) licenses = guard::cardLicenses(answer.body);
     if (answer.status == 200 && !rules->licenseAllowed(licenses)) {
       std::string declared = licenses.empty() ? "no license" : "license '" + licenses.front() + "'";
       auto r = http::errorResponse(403, "LicenseNotAllowed",
@@ -496,7 +485,7 @@ void Router::observe(const http::Request& req, const http::Response& resp, std::
   for (const auto& [k, v] : resp.headers) {
     if (k == "X-Hubgate-Cache") cache = v;
   }
-  if (resp.ttfb && resp.route == "resolve" && (cache == "miss" || cache == "join")) {
+  if (resp.ttfb && resp.route == "resolve" && (cache == "miss" || cache == "join" || cache == "pass")) {
     metrics_.cold_ttfb.observe(Seconds(*resp.ttfb).count());
   }
   if (resp.on_done) resp.on_done(sent, ok);

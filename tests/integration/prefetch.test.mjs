@@ -109,9 +109,10 @@ describe('prefetch', () => {
   });
 
   test('bad prefetch requests get a clear 400', { timeout: 30000 }, async () => {
-    const gw = await startGateway({ upstream: hub.url, env: ENV });
+    const gw = await startGateway({ upstream: hub.url, env: { ...ENV, HUBGATE_POLICY_PROXY_DENY: 'org/denied' } });
     try {
       for (const [body, re] of [
+        [{ repo: 'org/denied' }, /policy does not serve org\/denied/],
         [{}, /repo/],
         [{ repo: 'org/warm', type: 'kernel' }, /type/],
         [{ repo: 'org/warm', include: [3] }, /include/],
