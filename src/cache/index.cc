@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <unordered_map>
 
 namespace hubgate::cache {
 namespace {
@@ -121,11 +122,42 @@ DigestKind kindFrom(std::string_view s) {
   return s == "sha1" ? DigestKind::GitSha1 : DigestKind::Sha256;
 }
 
-// RAII prepared statement.
+// Prepared statements kept per connection for the index's lifetime, keyed by their SQL text's
+// address (every statement is a string literal): a point lookup then costs a bind and a step
+// instead of a parse. Guarded by the connection's mutex, like the connection itself.
+using StmtCache = std::unordered_map<const char*, sqlite3_stmt*>;
+
+struct Conn {
+  sqlite3* db;
+  StmtCache* cache;
+};
+
+// A prepared statement: cached ones are reset (ending their read transaction) and kept when
+// the Stmt goes out of scope; uncached ones are finalized.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(Conn conn, const char* sql) : cached_(true) {
+    auto& slot = (*conn.cache)[sql];
+    if (!slot) {
+      rc_ = sqlite3_prepare_v2(conn.db, sql, -1, &slot, nullptr);
+      if (rc_ != SQLITE_OK) {
+        sqlite3_finalize(slot);
+        slot = nullptr;
+      }
+    } else {
+      rc_ = SQLITE_OK;
+    }
+    stmt_ = slot;
+  }
+  ~Stmt() {
+    if (!cached_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   bool ok() const { return rc_ == SQLITE_OK; }
@@ -137,7 +169,7 @@ class Stmt {
     sqlite3_bind_int64(stmt_, i, v);
     return *this;
   }
-  int step() { return sqlite3_step(stmt_); }
+  int step() { return stmt_ ? sqlite3_step(stmt_) : SQLITE_ERROR; }
   void reset() {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
@@ -153,7 +185,13 @@ class Stmt {
  private:
   sqlite3_stmt* stmt_ = nullptr;
   int rc_ = SQLITE_ERROR;
+  bool cached_ = false;
 };
+
+void finalizeAll(StmtCache& cache) {
+  for (auto& [sql, stmt] : cache) sqlite3_finalize(stmt);
+  cache.clear();
+}
 
 Result<std::vector<BlobKey>> collectKeys(Stmt& s, const char* what) {
   std::vector<BlobKey> out;
@@ -166,6 +204,8 @@ Result<std::vector<BlobKey>> collectKeys(Stmt& s, const char* what) {
 class SqliteIndex final : public Index {
  public:
   ~SqliteIndex() override {
+    finalizeAll(read_stmts_);
+    finalizeAll(write_stmts_);
     sqlite3_close(reader_);
     sqlite3_close(writer_);
   }
@@ -216,7 +256,7 @@ class SqliteIndex final : public Index {
 
   Result<std::optional<BlobRecord>> findBlob(const BlobKey& key) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(), "SELECT size, created_at, last_access FROM blobs WHERE kind=?1 AND digest=?2");
+    Stmt s(reader(), "SELECT size, created_at, last_access FROM blobs WHERE kind=?1 AND digest=?2");
     s.bind(1, digestKindName(key.kind)).bind(2, key.digest);
     int rc = s.step();
     if (rc == SQLITE_DONE) return std::optional<BlobRecord>();
@@ -228,7 +268,7 @@ class SqliteIndex final : public Index {
                                             const std::string& commit,
                                             const std::string& path) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT kind, digest, size, headers, authenticated FROM files WHERE repo_type=?1 AND "
            "repo=?2 AND commit_sha=?3 AND path=?4");
     s.bind(1, repo_type).bind(2, repo).bind(3, commit).bind(4, path);
@@ -249,7 +289,7 @@ class SqliteIndex final : public Index {
 
   Result<void> putBlob(const BlobRecord& b) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_,
+    Stmt s(writer(),
            "INSERT OR REPLACE INTO blobs(kind, digest, size, created_at, last_access) "
            "VALUES(?1, ?2, ?3, ?4, ?5)");
     std::int64_t now = nowUnix();
@@ -264,7 +304,7 @@ class SqliteIndex final : public Index {
 
   Result<void> putFile(const FileEntry& f) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_,
+    Stmt s(writer(),
            "INSERT OR REPLACE INTO files(repo_type, repo, commit_sha, path, kind, digest, size, "
            "headers, authenticated, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     s.bind(1, f.repo_type)
@@ -283,7 +323,7 @@ class SqliteIndex final : public Index {
 
   Result<void> removeBlob(const BlobKey& key) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_, "DELETE FROM blobs WHERE kind=?1 AND digest=?2");
+    Stmt s(writer(), "DELETE FROM blobs WHERE kind=?1 AND digest=?2");
     s.bind(1, digestKindName(key.kind)).bind(2, key.digest);
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index removeBlob failed");
     return {};
@@ -291,7 +331,7 @@ class SqliteIndex final : public Index {
 
   Result<std::vector<BlobRecord>> listBlobs() override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(), "SELECT kind, digest, size, created_at, last_access FROM blobs");
+    Stmt s(reader(), "SELECT kind, digest, size, created_at, last_access FROM blobs");
     std::vector<BlobRecord> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
@@ -309,7 +349,7 @@ class SqliteIndex final : public Index {
       return fail(ErrorCode::Internal, "index touchBlobs: begin failed");
     }
     {
-      Stmt s(writer_, "UPDATE blobs SET last_access=max(last_access, ?3) WHERE kind=?1 AND digest=?2");
+      Stmt s(writer(), "UPDATE blobs SET last_access=max(last_access, ?3) WHERE kind=?1 AND digest=?2");
       for (const auto& [key, at] : accessed) {
         s.reset();
         s.bind(1, digestKindName(key.kind)).bind(2, key.digest).bind(3, at);
@@ -329,7 +369,7 @@ class SqliteIndex final : public Index {
   Result<std::vector<BlobKey>> blobsOfRepo(const std::string& repo_type,
                                            const std::string& repo) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(), "SELECT DISTINCT kind, digest FROM files WHERE repo_type=?1 AND repo=?2");
+    Stmt s(reader(), "SELECT DISTINCT kind, digest FROM files WHERE repo_type=?1 AND repo=?2");
     s.bind(1, repo_type).bind(2, repo);
     return collectKeys(s, "index blobsOfRepo failed");
   }
@@ -337,7 +377,7 @@ class SqliteIndex final : public Index {
   Result<std::vector<RepoUsage>> repoUsage() override {
     std::lock_guard lock(readMu());
     // Distinct blobs per repo first (a blob may back several paths or commits of one repo).
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT u.repo_type, u.repo, sum(u.paths), count(*), sum(b.size), max(b.last_access), "
            "EXISTS(SELECT 1 FROM pins p WHERE p.repo_type=u.repo_type AND p.repo=u.repo) "
            "FROM (SELECT repo_type, repo, kind, digest, count(*) AS paths FROM files "
@@ -357,7 +397,7 @@ class SqliteIndex final : public Index {
 
   Result<void> putPin(const std::string& repo_type, const std::string& repo) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_, "INSERT OR IGNORE INTO pins(repo_type, repo, created_at) VALUES(?1, ?2, ?3)");
+    Stmt s(writer(), "INSERT OR IGNORE INTO pins(repo_type, repo, created_at) VALUES(?1, ?2, ?3)");
     s.bind(1, repo_type).bind(2, repo).bind(3, nowUnix());
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putPin failed");
     return {};
@@ -365,7 +405,7 @@ class SqliteIndex final : public Index {
 
   Result<bool> removePin(const std::string& repo_type, const std::string& repo) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_, "DELETE FROM pins WHERE repo_type=?1 AND repo=?2");
+    Stmt s(writer(), "DELETE FROM pins WHERE repo_type=?1 AND repo=?2");
     s.bind(1, repo_type).bind(2, repo);
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index removePin failed");
     return sqlite3_changes(writer_) > 0;
@@ -373,7 +413,7 @@ class SqliteIndex final : public Index {
 
   Result<std::vector<PinRecord>> listPins() override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(), "SELECT repo_type, repo, created_at FROM pins ORDER BY repo_type, repo");
+    Stmt s(reader(), "SELECT repo_type, repo, created_at FROM pins ORDER BY repo_type, repo");
     std::vector<PinRecord> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) out.push_back(PinRecord{s.text(0), s.text(1), s.i64(2)});
@@ -383,7 +423,7 @@ class SqliteIndex final : public Index {
 
   Result<std::vector<BlobKey>> pinnedBlobs() override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT DISTINCT f.kind, f.digest FROM files f JOIN pins p "
            "ON p.repo_type=f.repo_type AND p.repo=f.repo");
     return collectKeys(s, "index pinnedBlobs failed");
@@ -391,7 +431,7 @@ class SqliteIndex final : public Index {
 
   Result<void> putJob(const JobRecord& j) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_,
+    Stmt s(writer(),
            "INSERT OR REPLACE INTO jobs(id, kind, spec, state, progress, created_at, updated_at) "
            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     std::int64_t now = nowUnix();
@@ -403,7 +443,7 @@ class SqliteIndex final : public Index {
 
   Result<std::optional<JobRecord>> findJob(const std::string& id) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT id, kind, spec, state, progress, created_at, updated_at FROM jobs WHERE id=?1");
     s.bind(1, id);
     int rc = s.step();
@@ -414,7 +454,7 @@ class SqliteIndex final : public Index {
 
   Result<std::vector<JobRecord>> listJobs(std::size_t limit) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT id, kind, spec, state, progress, created_at, updated_at FROM jobs "
            "ORDER BY created_at DESC, id DESC LIMIT ?1");
     s.bind(1, static_cast<std::int64_t>(limit));
@@ -429,7 +469,7 @@ class SqliteIndex final : public Index {
 
   Result<std::optional<MetaEntry>> findMeta(const MetaEntry& k) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT status, headers, body, fetched_at FROM answers WHERE kind=?1 AND repo_type=?2 AND "
            "repo=?3 AND commit_sha=?4 AND key=?5 AND scope=?6");
     s.bind(1, k.kind).bind(2, k.repo_type).bind(3, k.repo).bind(4, k.commit).bind(5, k.key).bind(6, k.scope);
@@ -446,7 +486,7 @@ class SqliteIndex final : public Index {
 
   Result<void> putMeta(const MetaEntry& e) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_,
+    Stmt s(writer(),
            "INSERT OR REPLACE INTO answers(kind, repo_type, repo, commit_sha, key, scope, status, "
            "headers, body, fetched_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     s.bind(1, e.kind).bind(2, e.repo_type).bind(3, e.repo).bind(4, e.commit).bind(5, e.key).bind(6, e.scope);
@@ -461,7 +501,7 @@ class SqliteIndex final : public Index {
                                                     const std::string& revision,
                                                     const std::string& scope) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT commit_sha, fetched_at_ms FROM revisions WHERE repo_type=?1 AND repo=?2 AND "
            "revision=?3 AND scope=?4");
     s.bind(1, repo_type).bind(2, repo).bind(3, revision).bind(4, scope);
@@ -475,7 +515,7 @@ class SqliteIndex final : public Index {
                            const std::string& revision, const std::string& scope,
                            const std::string& commit) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_,
+    Stmt s(writer(),
            "INSERT OR REPLACE INTO revisions(repo_type, repo, revision, scope, commit_sha, "
            "fetched_at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -488,7 +528,7 @@ class SqliteIndex final : public Index {
 
   Result<void> putKey(const KeyRecord& k) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_,
+    Stmt s(writer(),
            "INSERT OR REPLACE INTO gateway_keys(id, name, digest, credential, allow, deny, "
            "created_at, revoked_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     s.bind(1, k.id).bind(2, k.name).bind(3, k.digest).bind(4, k.credential);
@@ -513,7 +553,7 @@ class SqliteIndex final : public Index {
 
   Result<std::optional<KeyRecord>> findKey(const std::string& id) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT id, name, digest, credential, allow, deny, created_at, revoked_at FROM "
            "gateway_keys WHERE id=?1");
     s.bind(1, id);
@@ -525,7 +565,7 @@ class SqliteIndex final : public Index {
 
   Result<std::vector<KeyRecord>> listKeys() override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT id, name, digest, credential, allow, deny, created_at, revoked_at FROM "
            "gateway_keys ORDER BY created_at, id");
     std::vector<KeyRecord> out;
@@ -537,7 +577,7 @@ class SqliteIndex final : public Index {
 
   Result<bool> revokeKey(const std::string& id) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_, "UPDATE gateway_keys SET revoked_at=?2 WHERE id=?1 AND revoked_at=0");
+    Stmt s(writer(), "UPDATE gateway_keys SET revoked_at=?2 WHERE id=?1 AND revoked_at=0");
     s.bind(1, id).bind(2, nowUnix());
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index revokeKey failed");
     return sqlite3_changes(writer_) > 0;
@@ -547,7 +587,7 @@ class SqliteIndex final : public Index {
                                                            const std::string& repo_type,
                                                            const std::string& repo) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT files_at_ms, meta_at_ms FROM entitlements WHERE scope=?1 AND repo_type=?2 AND "
            "repo=?3");
     s.bind(1, scope).bind(2, repo_type).bind(3, repo);
@@ -560,7 +600,7 @@ class SqliteIndex final : public Index {
   Result<void> putEntitlement(const std::string& scope, const std::string& repo_type,
                               const std::string& repo, const EntitlementRecord& e) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_,
+    Stmt s(writer(),
            "INSERT OR REPLACE INTO entitlements(scope, repo_type, repo, files_at_ms, meta_at_ms) "
            "VALUES(?1, ?2, ?3, ?4, ?5)");
     s.bind(1, scope).bind(2, repo_type).bind(3, repo).bind(4, e.files_at_ms).bind(5, e.meta_at_ms);
@@ -571,7 +611,7 @@ class SqliteIndex final : public Index {
   Result<void> removeEntitlement(const std::string& scope, const std::string& repo_type,
                                  const std::string& repo) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_, "DELETE FROM entitlements WHERE scope=?1 AND repo_type=?2 AND repo=?3");
+    Stmt s(writer(), "DELETE FROM entitlements WHERE scope=?1 AND repo_type=?2 AND repo=?3");
     s.bind(1, scope).bind(2, repo_type).bind(3, repo);
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index removeEntitlement failed");
     return {};
@@ -579,7 +619,7 @@ class SqliteIndex final : public Index {
 
   Result<void> putVerdict(const BlobKey& b, const ScanRecord& r) override {
     std::lock_guard lock(write_mu_);
-    Stmt s(writer_,
+    Stmt s(writer(),
            "INSERT OR REPLACE INTO verdicts(kind, digest, verdict, format, summary, findings, "
            "scanner_version, scanned_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     s.bind(1, digestKindName(b.kind)).bind(2, b.digest).bind(3, r.verdict).bind(4, r.format);
@@ -591,7 +631,7 @@ class SqliteIndex final : public Index {
 
   Result<std::optional<ScanRecord>> findVerdict(const BlobKey& b) override {
     std::lock_guard lock(readMu());
-    Stmt s(readDb(),
+    Stmt s(reader(),
            "SELECT verdict, format, summary, findings, scanner_version, scanned_at FROM verdicts "
            "WHERE kind=?1 AND digest=?2");
     s.bind(1, digestKindName(b.kind)).bind(2, b.digest);
@@ -604,17 +644,17 @@ class SqliteIndex final : public Index {
   Result<IndexStats> stats() override {
     std::lock_guard lock(readMu());
     IndexStats st;
-    Stmt b(readDb(), "SELECT count(*), coalesce(sum(size), 0) FROM blobs");
+    Stmt b(reader(), "SELECT count(*), coalesce(sum(size), 0) FROM blobs");
     if (b.step() != SQLITE_ROW) return fail(ErrorCode::Internal, "index stats failed");
     st.blobs = static_cast<std::uint64_t>(b.i64(0));
     st.blob_bytes = static_cast<std::uint64_t>(b.i64(1));
-    Stmt f(readDb(), "SELECT count(*) FROM files");
+    Stmt f(reader(), "SELECT count(*) FROM files");
     if (f.step() != SQLITE_ROW) return fail(ErrorCode::Internal, "index stats failed");
     st.files = static_cast<std::uint64_t>(f.i64(0));
-    Stmt a(readDb(), "SELECT count(*) FROM answers");
+    Stmt a(reader(), "SELECT count(*) FROM answers");
     if (a.step() != SQLITE_ROW) return fail(ErrorCode::Internal, "index stats failed");
     st.answers = static_cast<std::uint64_t>(a.i64(0));
-    Stmt k(readDb(), "SELECT count(*) FROM gateway_keys WHERE revoked_at=0");
+    Stmt k(reader(), "SELECT count(*) FROM gateway_keys WHERE revoked_at=0");
     if (k.step() != SQLITE_ROW) return fail(ErrorCode::Internal, "index stats failed");
     st.keys_active = static_cast<std::uint64_t>(k.i64(0));
     return st;
@@ -624,13 +664,16 @@ class SqliteIndex final : public Index {
 
  private:
   SqliteIndex() = default;
-  sqlite3* readDb() { return reader_ ? reader_ : writer_; }
+  Conn reader() { return reader_ ? Conn{reader_, &read_stmts_} : writer(); }
+  Conn writer() { return Conn{writer_, &write_stmts_}; }
   std::mutex& readMu() { return reader_ ? read_mu_ : write_mu_; }
 
   sqlite3* writer_ = nullptr;
   sqlite3* reader_ = nullptr;
   std::mutex write_mu_;
   std::mutex read_mu_;
+  StmtCache write_stmts_;  // guarded by write_mu_
+  StmtCache read_stmts_;   // guarded by read_mu_
   int version_ = 0;
 };
 

@@ -119,5 +119,34 @@ TEST(Index, PersistsAcrossReopenAndRefusesNewerFormat) {
   std::filesystem::remove_all(dir);
 }
 
+// Point lookups reuse prepared statements on the reader connection: each must end its read
+// transaction, or the reader would keep seeing the snapshot of its first lookup.
+TEST(Index, ReaderSeesEveryWriteAcrossReusedStatements) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("hubgate-index-reuse-" + std::to_string(::getpid()) + ".sqlite");
+  std::filesystem::remove(path);
+  {
+    auto idx = Index::open(path.string());
+    ASSERT_TRUE(idx) << idx.error().context;
+    auto& index = **idx;
+    for (int round = 0; round < 3; ++round) {
+      EXPECT_FALSE(index.findBlob(sha('e')).value().has_value()) << "round " << round;
+      ASSERT_TRUE(index.putBlob(BlobRecord{sha('e'), 100u + static_cast<unsigned>(round), 1, 1}));
+      auto found = index.findBlob(sha('e')).value();
+      ASSERT_TRUE(found.has_value()) << "round " << round;
+      EXPECT_EQ(found->size, 100u + static_cast<unsigned>(round));
+      ASSERT_TRUE(index.removeBlob(sha('e')));
+    }
+    ASSERT_TRUE(index.putBlob(BlobRecord{sha('f'), 7, 1, 1}));
+    ASSERT_TRUE(index.touchBlobs({{sha('f'), 99}}));
+    EXPECT_EQ(index.findBlob(sha('f')).value()->last_access, 99);
+    ASSERT_TRUE(index.touchBlobs({{sha('f'), 50}}));  // never moves back in time
+    EXPECT_EQ(index.findBlob(sha('f')).value()->last_access, 99);
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path.string() + "-wal");
+  std::filesystem::remove(path.string() + "-shm");
+}
+
 }  // namespace
 }  // namespace hubgate::cache

@@ -55,9 +55,19 @@ struct RescanJob {
 asio::awaitable<std::shared_ptr<const cache::ScanRecord>> Guard::verdictFor(
     const cache::BlobKey& blob, std::uint64_t size, const std::string& name_hint) {
   if (!inspector_) co_return nullptr;
+  const std::string version = inspector_->version();
+  const std::string key = blob.str();
+  {
+    std::lock_guard lock(memo_mu_);
+    if (auto it = memo_.find(key); it != memo_.end() && it->second->scanner_version == version) {
+      co_return it->second;
+    }
+  }
   auto stored = index_.findVerdict(blob);
-  if (stored && *stored && (*stored)->scanner_version == inspector_->version()) {
-    co_return std::make_shared<const cache::ScanRecord>(std::move(**stored));
+  if (stored && *stored && (*stored)->scanner_version == version) {
+    auto record = std::make_shared<const cache::ScanRecord>(std::move(**stored));
+    remember(key, record);
+    co_return record;
   }
   // Missing (a blob cached before scanning existed) or stale (scanner or feeds changed).
   auto job = std::make_unique<RescanJob>(
@@ -79,7 +89,15 @@ asio::awaitable<std::shared_ptr<const cache::ScanRecord>> Guard::verdictFor(
     return std::make_shared<const cache::ScanRecord>(std::move(r));
   });
   if (metrics_ && j->scanned) metrics_->scanVerdict(record->verdict).inc();
+  if (j->scanned) remember(key, record);
   co_return record;
+}
+
+void Guard::remember(const std::string& key, std::shared_ptr<const cache::ScanRecord> record) {
+  std::lock_guard lock(memo_mu_);
+  // Bounded by clearing: a miss costs one point read, so a simple reset is enough.
+  if (memo_.size() >= kMemoEntries) memo_.clear();
+  memo_[key] = std::move(record);
 }
 
 policy::Decision PolicySnapshot::decide(const cache::ScanRecord* record,

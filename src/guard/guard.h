@@ -14,6 +14,10 @@
 // the audit log (each thread-safe) and the atomically swapped snapshot.
 #pragma once
 
+#include <unordered_map>
+
+#include <mutex>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <atomic>
@@ -101,6 +105,13 @@ class Guard {
   boost::asio::thread_pool& scan_pool_;
   AuditLog* audit_;
   metrics::GatewayMetrics* metrics_;
+
+  // Verdicts of recently served blobs, so a hit does not read the index for them (a verdict
+  // changes only with the scanner version, which every lookup compares).
+  static constexpr std::size_t kMemoEntries = 65536;
+  void remember(const std::string& key, std::shared_ptr<const cache::ScanRecord> record);
+  std::mutex memo_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const cache::ScanRecord>> memo_;
 };
 
 }  // namespace hubgate::guard

@@ -182,8 +182,9 @@ asio::awaitable<Result<Resolution>> ResolveService::resolve(const FileRef& file,
       pinned ? std::optional<std::string>(file.revision)
              : revisions_.fresh(type, file.repo, file.revision, scope);
   if (known && standing == auth::Standing::Fresh) {
-    if (auto missing = cachedMissing(file, *known)) co_return Resolution(std::move(*missing));
+    // A path either exists at a commit or not: the common case (a hit) is asked first.
     if (auto hit = cachedFile(file, *known)) co_return Resolution(std::move(*hit));
+    if (auto missing = cachedMissing(file, *known)) co_return Resolution(std::move(*missing));
   }
   // 2. Ask the Hub.
   auto outcome = co_await hub_.fileMeta(file, caller.upstream_auth);
