@@ -48,6 +48,40 @@ TEST(Config, DrainTimeoutFromTomlAndEnvRendered) {
   EXPECT_FALSE(applyToml(c, "[server]\ndrain_timeout = \"soon\"\n", "t.toml"));
 }
 
+TEST(Config, CacheLimitsParseSizesAndPercentages) {
+  Config c;
+  EXPECT_EQ(c.cache_max_bytes, 0u);
+  EXPECT_EQ(c.cache_min_free_bytes, 1ull << 30);
+  ASSERT_TRUE(applyToml(c, "[cache]\nmax_size = \"200MiB\"\nmin_free = \"5%\"\n", "t.toml"));
+  EXPECT_EQ(c.cache_max_bytes, 200ull << 20);
+  EXPECT_EQ(c.cache_min_free_bytes, 0u);
+  EXPECT_DOUBLE_EQ(c.cache_min_free_percent, 5.0);
+  for (auto [text, bytes] : {std::pair{"1048576", 1048576ull}, std::pair{"2 GB", 2'000'000'000ull},
+                             std::pair{"3k", 3072ull}, std::pair{"1TiB", 1ull << 40}}) {
+    ASSERT_TRUE(applyToml(c, std::string("[cache]\nmax_size = \"") + text + "\"\n", "t.toml")) << text;
+    EXPECT_EQ(c.cache_max_bytes, bytes) << text;
+  }
+  ASSERT_TRUE(applyToml(c, "[cache]\nmin_free = \"10GiB\"\n", "t.toml"));
+  EXPECT_EQ(c.cache_min_free_bytes, 10ull << 30);
+  EXPECT_EQ(c.cache_min_free_percent, 0.0);
+  // The rendered form reads back to the same values.
+  Config again;
+  ASSERT_TRUE(applyToml(again, render(c), "rendered"));
+  EXPECT_EQ(again.cache_max_bytes, c.cache_max_bytes);
+  EXPECT_EQ(again.cache_min_free_bytes, c.cache_min_free_bytes);
+  for (const char* bad : {"lots", "5XB", "-1", "99999999999999999999", "20000000TiB"}) {
+    auto r = applyToml(c, std::string("[cache]\nmax_size = \"") + bad + "\"\n", "t.toml");
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().context.find("cache.max_size"), std::string::npos) << r.error().context;
+  }
+  EXPECT_FALSE(applyToml(c, "[cache]\nmin_free = \"95%\"\n", "t.toml"));
+  Config off;
+  off.scan_on_unscanned = "maybe";
+  auto refused = finalize(off);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().context.find("scan.on_unscanned"), std::string::npos);
+}
+
 TEST(Config, ClearErrors) {
   Config c;
   auto unknown = applyToml(c, "[upstream]\nurll = \"x\"\n", "f.toml");
