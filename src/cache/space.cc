@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <list>
 #include <mutex>
@@ -41,6 +42,8 @@ struct Space::State {
 
   std::mutex mu;
   Space* owner = nullptr;  // null once the Space is gone (late leases only update the maps)
+  int destroying = 0;      // scheduled deletions running now; ~Space waits for them
+  std::condition_variable idle;
   std::unordered_map<std::string, Entry> entries;  // by BlobKey::str()
   std::list<std::string> lru;                      // front: most recently used
   std::uint64_t used = 0;
@@ -140,8 +143,10 @@ Space::Space(BlobStore& store, Index& index, asio::thread_pool& blocking,
 }
 
 Space::~Space() {
-  std::lock_guard lock(state_->mu);
+  std::unique_lock lock(state_->mu);
   state_->owner = nullptr;
+  // A deletion already running uses this Space's store and index: let it finish.
+  state_->idle.wait(lock, [this] { return state_->destroying == 0; });
 }
 
 Result<void> Space::load() {
@@ -250,8 +255,12 @@ void Space::scheduleDestroy(std::vector<std::pair<BlobKey, std::uint64_t>> victi
     {
       std::lock_guard lock(state->mu);
       owner = state->owner;
+      if (owner) ++state->destroying;
     }
-    if (owner) owner->destroy(victims, evicted);
+    if (!owner) return;
+    owner->destroy(victims, evicted);
+    std::lock_guard lock(state->mu);
+    if (--state->destroying == 0) state->idle.notify_all();
   });
 }
 
