@@ -465,7 +465,6 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
   ro.fill_stall_timeout = c.idle_timeout * 2;
   ro.admin_on_main = c.admin_listen.empty();
   ro.metrics_require_admin = c.metrics_require_admin;
-  ro.space = impl->space.get();
   if (c.log_access != "off") {
     auto format = c.log_access == "clf" ? router::AccessLog::Format::Clf : router::AccessLog::Format::Json;
     auto access = router::AccessLog::open(format, c.log_access_path);
@@ -487,7 +486,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& c) {
     return {};
   };
   impl->router = std::make_unique<router::Router>(*impl->resolve, *impl->api, *impl->gate,
-                                                  impl->store, impl->metrics,
+                                                  impl->store, *impl->space, impl->metrics,
                                                   *impl->authenticator, *impl->admin,
                                                   *impl->guard, ro);
 

@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
 
 #include "base/async.h"
 
@@ -120,12 +119,6 @@ policy::Decision PolicySnapshot::decide(const cache::ScanRecord* record,
 
 void Guard::audit(const AuditRecord& record) const {
   if (audit_) audit_->write(record);
-}
-
-void Guard::forget(const cache::BlobKey& blob) const {
-  (void)index_.removeBlob(blob);
-  std::error_code ec;
-  std::filesystem::remove(store_.blobPath(blob), ec);
 }
 
 }  // namespace hubgate::guard

@@ -93,9 +93,6 @@ class Guard {
 
   std::string scannerVersion() const { return inspector_ ? inspector_->version() : "off"; }
   std::string policyVersion() const { return policy()->version(); }
-  // Removes a published blob (a repo whose content must not stay cached). Blocking (disk +
-  // SQLite): call from a worker pool.
-  void forget(const cache::BlobKey& blob) const;
 
  private:
   std::atomic<std::shared_ptr<const PolicySnapshot>> policy_;

@@ -57,13 +57,14 @@ http::Response Router::fromError(const Error& e) const {
 }
 
 Router::Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::UpstreamGate& gate,
-               cache::BlobStore& store, metrics::GatewayMetrics& metrics,
+               cache::BlobStore& store, cache::Space& space, metrics::GatewayMetrics& metrics,
                auth::Authenticator& auth, AdminApi& admin, guard::Guard& guard,
                RouterOptions options)
     : resolve_(resolve),
       api_(api),
       gate_(gate),
       store_(store),
+      space_(space),
       metrics_(metrics),
       auth_(auth),
       admin_(admin),
@@ -450,15 +451,10 @@ asio::awaitable<http::Response> Router::resolveRoute(http::Request& req,
       // Content of this repo must not stay cached: drop the blob once this answer is done (open
       // descriptors of other readers keep the bytes alive until they finish).
       auto fill = found.fill;
-      const guard::Guard* g = &guard_;
-      cache::Space* space = options_.space;
-      r.on_done = [g, space, fill](std::uint64_t, bool) {
-        if (fill->progress().state != cache::FillSession::State::Committed) return;
-        if (space) {
-          (void)space->remove(fill->key());  // deleted when the last reader is done
-        } else {
-          g->forget(fill->key());
-        }
+      cache::Space* space = &space_;
+      r.on_done = [space, fill](std::uint64_t, bool) {
+        // Deleted when the last reader (this one, other joiners) is done.
+        if (fill->progress().state == cache::FillSession::State::Committed) (void)space->remove(fill->key());
       };
     }
     finish(r);

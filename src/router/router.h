@@ -35,16 +35,14 @@ struct RouterOptions {
   // /ready: "" when the gateway can serve (index answers, cache dir takes a new file), else why
   // not. Unset: always ready.
   std::function<std::string()> readiness;
-  // The cache's space accounting: blobs dropped by policy.cache_deny go through it. Null in
-  // setups without limits.
-  cache::Space* space = nullptr;
   AccessLog* access_log = nullptr;  // null: no access log (log.access = off)
 };
 
 class Router {
  public:
   Router(hub::ResolveService& resolve, hub::ApiService& api, const hub::UpstreamGate& gate,
-         cache::BlobStore& store, metrics::GatewayMetrics& metrics, auth::Authenticator& auth,
+         cache::BlobStore& store, cache::Space& space, metrics::GatewayMetrics& metrics,
+         auth::Authenticator& auth,
          AdminApi& admin, guard::Guard& guard, RouterOptions options);
 
   boost::asio::awaitable<http::Response> handle(http::Request& req);
@@ -66,6 +64,7 @@ class Router {
   hub::ApiService& api_;
   const hub::UpstreamGate& gate_;
   cache::BlobStore& store_;
+  cache::Space& space_;  // blobs dropped by policy.cache_deny leave through it
   metrics::GatewayMetrics& metrics_;
   auth::Authenticator& auth_;
   AdminApi& admin_;
