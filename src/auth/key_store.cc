@@ -7,6 +7,7 @@
 
 #include "base/glob.h"
 #include "base/hash.h"
+#include "base/time.h"
 
 namespace hubgate::auth {
 
@@ -64,9 +65,7 @@ Result<NewKey> KeyStore::create(const std::string& name, const std::string& cred
   k.record.credential = credential;
   k.record.allow = allow;
   k.record.deny = deny;
-  k.record.created_at = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+  k.record.created_at = unixSeconds();
   if (auto put = index_.putKey(k.record); !put) return std::unexpected(put.error());
   return k;
 }

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "base/time.h"
+
 namespace hubgate::cache {
 namespace {
 
@@ -112,11 +114,6 @@ std::vector<std::string> splitLines(const std::string& s) {
   return out;
 }
 
-std::int64_t nowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 DigestKind kindFrom(std::string_view s) {
   return s == "sha1" ? DigestKind::GitSha1 : DigestKind::Sha256;
@@ -292,7 +289,7 @@ class SqliteIndex final : public Index {
     Stmt s(writer(),
            "INSERT OR REPLACE INTO blobs(kind, digest, size, created_at, last_access) "
            "VALUES(?1, ?2, ?3, ?4, ?5)");
-    std::int64_t now = nowUnix();
+    std::int64_t now = unixSeconds();
     s.bind(1, digestKindName(b.key.kind))
         .bind(2, b.key.digest)
         .bind(3, static_cast<std::int64_t>(b.size))
@@ -316,7 +313,7 @@ class SqliteIndex final : public Index {
         .bind(7, static_cast<std::int64_t>(f.size))
         .bind(8, f.headers)
         .bind(9, std::int64_t{f.authenticated ? 1 : 0})
-        .bind(10, nowUnix());
+        .bind(10, unixSeconds());
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putFile failed");
     return {};
   }
@@ -398,7 +395,7 @@ class SqliteIndex final : public Index {
   Result<void> putPin(const std::string& repo_type, const std::string& repo) override {
     std::lock_guard lock(write_mu_);
     Stmt s(writer(), "INSERT OR IGNORE INTO pins(repo_type, repo, created_at) VALUES(?1, ?2, ?3)");
-    s.bind(1, repo_type).bind(2, repo).bind(3, nowUnix());
+    s.bind(1, repo_type).bind(2, repo).bind(3, unixSeconds());
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putPin failed");
     return {};
   }
@@ -434,7 +431,7 @@ class SqliteIndex final : public Index {
     Stmt s(writer(),
            "INSERT OR REPLACE INTO jobs(id, kind, spec, state, progress, created_at, updated_at) "
            "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    std::int64_t now = nowUnix();
+    std::int64_t now = unixSeconds();
     s.bind(1, j.id).bind(2, j.kind).bind(3, j.spec).bind(4, j.state).bind(5, j.progress);
     s.bind(6, j.created_at ? j.created_at : now).bind(7, now);
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putJob failed");
@@ -491,7 +488,7 @@ class SqliteIndex final : public Index {
            "headers, body, fetched_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     s.bind(1, e.kind).bind(2, e.repo_type).bind(3, e.repo).bind(4, e.commit).bind(5, e.key).bind(6, e.scope);
     s.bind(7, std::int64_t{e.status}).bind(8, e.headers).bind(9, e.body);
-    s.bind(10, e.fetched_at ? e.fetched_at : nowUnix());
+    s.bind(10, e.fetched_at ? e.fetched_at : unixSeconds());
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putMeta failed");
     return {};
   }
@@ -533,7 +530,7 @@ class SqliteIndex final : public Index {
            "created_at, revoked_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     s.bind(1, k.id).bind(2, k.name).bind(3, k.digest).bind(4, k.credential);
     s.bind(5, joinLines(k.allow)).bind(6, joinLines(k.deny));
-    s.bind(7, k.created_at ? k.created_at : nowUnix()).bind(8, k.revoked_at);
+    s.bind(7, k.created_at ? k.created_at : unixSeconds()).bind(8, k.revoked_at);
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putKey failed");
     return {};
   }
@@ -578,7 +575,7 @@ class SqliteIndex final : public Index {
   Result<bool> revokeKey(const std::string& id) override {
     std::lock_guard lock(write_mu_);
     Stmt s(writer(), "UPDATE gateway_keys SET revoked_at=?2 WHERE id=?1 AND revoked_at=0");
-    s.bind(1, id).bind(2, nowUnix());
+    s.bind(1, id).bind(2, unixSeconds());
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index revokeKey failed");
     return sqlite3_changes(writer_) > 0;
   }
@@ -624,7 +621,7 @@ class SqliteIndex final : public Index {
            "scanner_version, scanned_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     s.bind(1, digestKindName(b.kind)).bind(2, b.digest).bind(3, r.verdict).bind(4, r.format);
     s.bind(5, r.summary).bind(6, r.findings).bind(7, r.scanner_version);
-    s.bind(8, r.scanned_at ? r.scanned_at : nowUnix());
+    s.bind(8, r.scanned_at ? r.scanned_at : unixSeconds());
     if (s.step() != SQLITE_DONE) return fail(ErrorCode::Internal, "index putVerdict failed");
     return {};
   }

@@ -14,16 +14,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/time.h"
+
 namespace hubgate::cache {
 namespace asio = boost::asio;
 
 namespace {
-
-std::int64_t nowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::uint64_t saturatingSub(std::uint64_t a, std::uint64_t b) { return a > b ? a - b : 0; }
 
@@ -174,7 +170,7 @@ std::shared_ptr<Space::Lease> Space::lease(const BlobKey& key) {
   if (it == state_->entries.end() || it->second.doomed) return nullptr;
   auto& e = it->second;
   ++e.readers;
-  e.last_access = nowUnix();
+  e.last_access = unixSeconds();
   if (!e.dirty) {
     e.dirty = true;
     state_->dirty.push_back(k);
@@ -240,7 +236,7 @@ std::shared_ptr<Space::Lease> Space::commit(std::unique_ptr<Reservation> r) {
   state_->reserved -= r->size();
   --state_->fills_reserved;
   r->committed_ = true;
-  state_->insertLocked(r->key(), r->size(), nowUnix(), true);
+  state_->insertLocked(r->key(), r->size(), unixSeconds(), true);
   auto& e = state_->entries.at(k);
   ++e.readers;
   state_->publishGaugesLocked();

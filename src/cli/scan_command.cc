@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "scan/report.h"
+#include "scan/report_json.h"
 #include "scan/scanner.h"
 #include "scan/signatures.h"
 #include "scan/source.h"
@@ -38,18 +39,10 @@ void printHuman(std::FILE* out, const std::string& path, const Report& report) {
 }
 
 void printJson(std::FILE* out, const std::string& path, const Report& report) {
-  nlohmann::ordered_json findings = nlohmann::ordered_json::array();
-  for (const Finding& f : report.findings) {
-    findings.push_back({{"severity", std::string(scan::verdictName(f.severity))},
-                        {"rule", f.rule},
-                        {"message", f.message},
-                        {"location", f.location},
-                        {"offset", f.offset}});
-  }
   nlohmann::ordered_json line = {{"path", path},
-                         {"verdict", std::string(scan::verdictName(report.verdict))},
-                         {"format", report.format},
-                         {"findings", std::move(findings)}};
+                                 {"verdict", std::string(scan::verdictName(report.verdict))},
+                                 {"format", report.format},
+                                 {"findings", scan::findingsJson(report)}};
   std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   std::fprintf(out, "%s\n", text.c_str());
 }

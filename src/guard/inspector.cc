@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "base/hash.h"
+#include "base/time.h"
+#include "scan/report_json.h"
 
 namespace hubgate::guard {
 namespace {
@@ -77,20 +79,11 @@ cache::ScanRecord ScanInspector::record(const scan::Report& report) const {
   r.verdict = std::string(scan::verdictName(report.verdict));
   r.format = report.format;
   r.summary = report.summary();
-  nlohmann::json findings = nlohmann::json::array();
-  for (const auto& f : report.findings) {
-    findings.push_back({{"severity", std::string(scan::verdictName(f.severity))},
-                        {"rule", f.rule},
-                        {"message", f.message},
-                        {"location", f.location},
-                        {"offset", f.offset}});
-  }
   // Findings quote file content (names, strings): never let bad UTF-8 break the record.
-  r.findings = findings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.findings = scan::findingsJson(report).dump(-1, ' ', false,
+                                              nlohmann::ordered_json::error_handler_t::replace);
   r.scanner_version = version();
-  r.scanned_at = std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+  r.scanned_at = unixSeconds();
   return r;
 }
 

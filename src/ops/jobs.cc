@@ -16,6 +16,7 @@
 #include "base/async.h"
 #include "base/glob.h"
 #include "base/hash.h"
+#include "base/time.h"
 #include "cache/fill_session.h"
 
 namespace hubgate::ops {
@@ -34,9 +35,7 @@ struct Jobs::Live {
     std::lock_guard lock(mu);
     cache::JobRecord r = rec;
     r.progress = progress.dump();
-    r.updated_at = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+    r.updated_at = unixSeconds();
     return r;
   }
   void set(const std::string& key, json value) {
@@ -280,10 +279,7 @@ Result<cache::JobRecord> Jobs::launch(const std::string& kind, json spec, std::s
   job->rec.kind = kind;
   job->rec.spec = spec.dump();
   job->rec.state = "queued";
-  job->rec.created_at = created_at ? created_at
-                                    : std::chrono::duration_cast<std::chrono::seconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count();
+  job->rec.created_at = created_at ? created_at : unixSeconds();
   job->rec.updated_at = job->rec.created_at;
   job->spec = std::move(spec);
   if (progress.is_object()) job->progress = std::move(progress);

@@ -1,4 +1,5 @@
 #include "scan/report.h"
+#include "scan/report_json.h"
 
 namespace hubgate::scan {
 
@@ -49,6 +50,18 @@ void FindingSink::add(Verdict severity, std::string rule, std::string message,
     report_.verdict = worse(report_.verdict, severity);
   }
   ++count_;
+}
+
+nlohmann::ordered_json findingsJson(const Report& report) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const Finding& f : report.findings) {
+    out.push_back({{"severity", std::string(verdictName(f.severity))},
+                   {"rule", f.rule},
+                   {"message", f.message},
+                   {"location", f.location},
+                   {"offset", f.offset}});
+  }
+  return out;
 }
 
 }  // namespace hubgate::scan
